@@ -1,0 +1,1 @@
+"""Hospital data: sources, partitioners and the per-site splits a node trains on."""

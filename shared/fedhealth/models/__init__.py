@@ -1,0 +1,1 @@
+"""Models per modality, built from a torch-free `ModelSpec` so the coordinator stays light."""

@@ -1,0 +1,117 @@
+"""Local training and prediction for one hospital's data.
+
+Tensor data sets take a fast path (index batches straight from the tensors); anything
+else goes through a DataLoader. Binary, multi-label (NaN label = ignored) and
+multi-class tasks share one loss function.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one round of local training."""
+
+    local_epochs: int = 1
+    batch_size: int = 32
+    learning_rate: float = 0.05
+    optimizer: str = "adam"
+    proximal_mu: float = 0.0
+    seed: int = 0
+    weight_decay: float = 0.0
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """CUDA when present (and not refused), else CPU."""
+    if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def loss_fn(task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Summed loss over the batch for the task."""
+    if task == "binary":
+        return nn.functional.binary_cross_entropy_with_logits(
+            logits.reshape(-1), y.reshape(-1).float(), reduction="sum")
+    if task == "multiclass":
+        return nn.functional.cross_entropy(logits, y.long().reshape(-1), reduction="sum")
+    mask = ~torch.isnan(y)
+    per = nn.functional.binary_cross_entropy_with_logits(
+        logits, torch.nan_to_num(y.float()), reduction="none")
+    return (per * mask).sum()
+
+
+def _batches(dataset: Dataset, batch_size: int, shuffle: bool,
+             generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    if isinstance(dataset, TensorDataset):
+        x, y = dataset.tensors
+        order = torch.randperm(len(x), generator=generator) if shuffle else torch.arange(len(x))
+        for start in range(0, len(x), batch_size):
+            idx = order[start:start + batch_size]
+            yield x[idx], y[idx]
+        return
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
+    yield from loader
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The local optimizer named in `cfg`."""
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.learning_rate,
+                               weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.learning_rate,
+                                weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; use sgd or adam")
+
+
+def train(model: nn.Module, dataset: Dataset, cfg: TrainConfig, task: str,
+          device: torch.device) -> dict[str, float]:
+    """Train `model` in place for `cfg.local_epochs`; return mean loss, samples, seconds."""
+    start = time.perf_counter()
+    model.to(device).train()
+    generator = torch.Generator().manual_seed(int(cfg.seed))
+    optimizer = make_optimizer(model, cfg)
+    anchor = ([p.detach().clone() for p in model.parameters()] if cfg.proximal_mu > 0 else None)
+    total, seen = 0.0, 0
+    for _ in range(cfg.local_epochs):
+        for xb, yb in _batches(dataset, cfg.batch_size, True, generator):
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(task, model(xb), yb)
+            objective = loss / len(xb)
+            if anchor is not None:
+                prox = sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor))
+                objective = objective + 0.5 * cfg.proximal_mu * prox
+            objective.backward()
+            optimizer.step()
+            total += float(loss.detach())
+            seen += len(xb)
+    return {"train_loss": total / max(seen, 1), "samples": float(seen),
+            "seconds": time.perf_counter() - start}
+
+
+@torch.no_grad()
+def predict(model: nn.Module, dataset: Dataset, task: str, device: torch.device,
+            batch_size: int = 512) -> tuple[np.ndarray, np.ndarray, float]:
+    """Probabilities, labels and summed loss of `model` on `dataset`."""
+    model.to(device).eval()
+    probs, labels, loss = [], [], 0.0
+    for xb, yb in _batches(dataset, batch_size, False, torch.Generator()):
+        logits = model(xb.to(device))
+        loss += float(loss_fn(task, logits, yb.to(device)))
+        p = torch.softmax(logits, dim=1) if task == "multiclass" else torch.sigmoid(logits)
+        probs.append(p.float().cpu().numpy())
+        labels.append(yb.numpy())
+    if not probs:
+        return np.zeros((0, 1)), np.zeros((0,)), 0.0
+    return np.concatenate(probs), np.concatenate(labels), loss
