@@ -18,8 +18,16 @@ from fedhealth.errors import ConfigError
 Loader = Callable[[Path | None, Mapping[str, str]], DataSource]
 
 # name -> "module:function"; imported on use so a node loads only what it needs.
+# Every loader has the signature `load(data_dir: Path | None, options: Mapping[str, str])`.
 LOADERS: dict[str, str] = {
     "breast_cancer": "fedhealth.data.registry:_load_breast_cancer",
+    "csv": "fedhealth.data.csv_table:load",
+    "mimic3": "fedhealth.data.mimic3:load",
+    "physionet2019": "fedhealth.data.physionet2019:load",
+    "isic2019": "fedhealth.data.isic2019:load",
+    "ptb-ecg": "fedhealth.data.ptb:load",
+    "ptbxl": "fedhealth.data.ptbxl:load",
+    "chexpert": "fedhealth.data.chexpert:load",
 }
 DEFAULT_DATASET = "breast_cancer"
 

@@ -15,10 +15,17 @@ from fedhealth.data.base import Schema
 from fedhealth.errors import ConfigError
 
 # arch -> "module:builder"; a builder takes the params as keyword arguments.
+# Every builder accepts `input_shape` and `n_outputs` (fusion also `tabular_features`).
 BUILDERS: dict[str, str] = {
     "mlp": "fedhealth.models.mlp:build",
+    "cnn": "fedhealth.models.cnn:build",
+    "resnet18": "fedhealth.models.resnet:build",
+    "ecg_cnn": "fedhealth.models.ecg_cnn:build",
+    "gru": "fedhealth.models.gru:build",
+    "fusion": "fedhealth.models.fusion:build",
 }
-DEFAULT_ARCH = {"tabular": "mlp"}
+DEFAULT_ARCH = {"tabular": "mlp", "image": "cnn", "ecg": "ecg_cnn", "timeseries": "gru",
+                "multimodal": "fusion"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,8 @@ def spec_for(schema: Schema, arch: str | None = None, **overrides: Any) -> Model
         raise ConfigError(f"unknown model {arch!r}; known: {', '.join(sorted(BUILDERS))}")
     params: dict[str, Any] = {"input_shape": list(schema.input_shape),
                               "n_outputs": n_outputs(schema)}
+    if arch == "fusion":
+        params["tabular_features"] = len(schema.feature_names)
     params.update(overrides)
     return ModelSpec(arch, params)
 

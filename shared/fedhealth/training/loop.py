@@ -50,8 +50,23 @@ def loss_fn(task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (per * mask).sum()
 
 
+Batch = tuple[torch.Tensor | tuple[torch.Tensor, ...], torch.Tensor]
+
+
+def _to(x: torch.Tensor | tuple[torch.Tensor, ...] | list[torch.Tensor],
+        device: torch.device) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    if isinstance(x, (tuple, list)):
+        return tuple(t.to(device, non_blocking=True) for t in x)
+    return x.to(device, non_blocking=True)
+
+
+def forward(model: nn.Module, x: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Call `model` on one input tensor, or on several (multimodal) as positional args."""
+    return model(*x) if isinstance(x, tuple) else model(x)
+
+
 def _batches(dataset: Dataset, batch_size: int, shuffle: bool,
-             generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+             generator: torch.Generator) -> Iterator[Batch]:
     if isinstance(dataset, TensorDataset):
         x, y = dataset.tensors
         order = torch.randperm(len(x), generator=generator) if shuffle else torch.arange(len(x))
@@ -60,7 +75,8 @@ def _batches(dataset: Dataset, batch_size: int, shuffle: bool,
             yield x[idx], y[idx]
         return
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
-    yield from loader
+    for xb, yb in loader:
+        yield (tuple(xb) if isinstance(xb, list) else xb), yb
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -85,17 +101,17 @@ def train(model: nn.Module, dataset: Dataset, cfg: TrainConfig, task: str,
     total, seen = 0.0, 0
     for _ in range(cfg.local_epochs):
         for xb, yb in _batches(dataset, cfg.batch_size, True, generator):
-            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            xb, yb = _to(xb, device), yb.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(task, model(xb), yb)
-            objective = loss / len(xb)
+            loss = loss_fn(task, forward(model, xb), yb)
+            objective = loss / len(yb)
             if anchor is not None:
                 prox = sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor))
                 objective = objective + 0.5 * cfg.proximal_mu * prox
             objective.backward()
             optimizer.step()
             total += float(loss.detach())
-            seen += len(xb)
+            seen += len(yb)
     return {"train_loss": total / max(seen, 1), "samples": float(seen),
             "seconds": time.perf_counter() - start}
 
@@ -107,7 +123,7 @@ def predict(model: nn.Module, dataset: Dataset, task: str, device: torch.device,
     model.to(device).eval()
     probs, labels, loss = [], [], 0.0
     for xb, yb in _batches(dataset, batch_size, False, torch.Generator()):
-        logits = model(xb.to(device))
+        logits = forward(model, _to(xb, device))
         loss += float(loss_fn(task, logits, yb.to(device)))
         p = torch.softmax(logits, dim=1) if task == "multiclass" else torch.sigmoid(logits)
         probs.append(p.float().cpu().numpy())
