@@ -1,0 +1,1 @@
+"""The fedhealth coordinator service: runs federated rounds over gRPC."""

@@ -1,0 +1,277 @@
+"""The federation, as an ordered sequence of named stages.
+
+JOIN -> STATS -> INIT -> (FIT -> EVALUATE -> CHECKPOINT) x rounds -> LOCAL_BASELINES
+-> SHUTDOWN. Each stage sends one task to a set of nodes and waits for their results
+with a deadline; a node that disconnects or misses the deadline is listed as dropped
+for that round and the federation goes on while enough hospitals remain.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from fedhealth import atomic, logs, metrics
+from fedhealth.data.base import Schema
+from fedhealth.errors import ConfigError, RunFailed
+from fedhealth.models.registry import ModelSpec, spec_for
+from fedhealth.strategy import Strategy, weighted_mean
+from fedhealth.v1 import coordinator_pb2 as pb
+from fedhealth.wire import from_tensor_list, to_tensor_list
+from fedhealth_coordinator import checkpoint
+from fedhealth_coordinator.collect import Collector, Outcome
+from fedhealth_coordinator.nodes import Registry
+from fedhealth_coordinator.settings import CoordinatorSettings
+
+
+class Stage(str, Enum):
+    """Stages of a federation run."""
+
+    JOIN = "join"
+    STATS = "stats"
+    INIT = "init"
+    FIT = "fit"
+    EVALUATE = "evaluate"
+    LOCAL_BASELINE = "local_baseline"
+    SHUTDOWN = "shutdown"
+
+
+@dataclass
+class RunState:
+    """What the federation knows between stages."""
+
+    schema: Schema | None = None
+    spec: ModelSpec | None = None
+    standardizer: pb.Standardizer = field(default_factory=pb.Standardizer)
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+    initial: dict[str, np.ndarray] = field(default_factory=dict)
+    round: int = 0
+
+
+def schema_from_proto(s: pb.DataSchema) -> Schema:
+    return Schema(dataset=s.dataset, modality=s.modality, task=s.task,
+                  input_shape=tuple(int(v) for v in s.input_shape),
+                  feature_names=tuple(s.feature_names), label_names=tuple(s.label_names))
+
+
+class Federation:
+    """Runs the configured rounds over the nodes in `registry`."""
+
+    def __init__(self, settings: CoordinatorSettings, registry: Registry,
+                 collector: Collector, run_id: str) -> None:
+        self.s = settings
+        self.registry = registry
+        self.collector = collector
+        self.run_id = run_id
+        self.state = RunState()
+        self.strategy = Strategy(settings.strategy, settings.server_lr)
+        self.rng = np.random.default_rng(settings.seed)
+        self.log = logs.get("federation").bind(run=run_id)
+        self.results: dict[str, Any] = {
+            "run_id": run_id,
+            "config": json.loads(settings.model_dump_json()),
+            "rounds": [], "final": {}, "per_hospital": {},
+            "baselines": {"pooled": None, "local_only": {}}, "privacy": {},
+        }
+
+    # -- stage plumbing -------------------------------------------------------------
+    def _task(self, round_: int, **kind: Any) -> pb.Task:
+        name = next(iter(kind))
+        return pb.Task(run_id=self.run_id, round=round_, deadline_s=self.s.round_timeout_s,
+                       task_id=f"r{round_}-{name}-{uuid.uuid4().hex[:8]}", **kind)
+
+    def _stage(self, stage: Stage, node_ids: list[str], task: pb.Task) -> tuple[Outcome, int]:
+        self.collector.open(task.task_id, stage.value, node_ids)
+        bytes_down = self.registry.send(node_ids, task)
+        outcome = self.collector.wait(self.s.round_timeout_s)
+        if outcome.missing:
+            self.log.warning("nodes_missing", stage=stage.value, round=task.round,
+                             nodes=outcome.missing)
+        return outcome, bytes_down
+
+    def _live(self) -> list[str]:
+        return self.registry.connected_ids()
+
+    def _need(self, ids: list[str], what: str) -> None:
+        floor = max(1, self.s.min_hospitals)
+        if len(ids) < floor:
+            raise RunFailed(f"{what}: {len(ids)} hospital(s) left, fewer than the {floor} needed")
+
+    # -- stages ---------------------------------------------------------------------
+    def join(self) -> list[str]:
+        ids = self.registry.wait_for(self.s.hospitals, self.s.join_timeout_s)
+        if len(ids) < self.s.hospitals:
+            raise RunFailed(f"only {len(ids)} of {self.s.hospitals} hospitals joined within "
+                            f"{self.s.join_timeout_s:g} s: {', '.join(ids) or 'none'}")
+        nodes = {n.node_id: n for n in self.registry.nodes()}
+        first = nodes[ids[0]]
+        for node_id in ids[1:]:
+            other = nodes[node_id].schema
+            if (other.task, list(other.input_shape), list(other.feature_names)) != (
+                    first.schema.task, list(first.schema.input_shape), list(first.schema.feature_names)):
+                raise RunFailed(f"hospital {node_id} reports a data schema different from {ids[0]}")
+        self.state.schema = schema_from_proto(first.schema)
+        try:
+            params = json.loads(self.s.model_params or "{}")
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"model_params is not a JSON object: {err}") from None
+        self.state.spec = spec_for(self.state.schema, self.s.model or None, **params)
+        self.log.info("joined", nodes=ids, model=self.state.spec.arch, dataset=first.schema.dataset)
+        return ids
+
+    def stats(self, ids: list[str]) -> None:
+        """Federated feature scaling for tabular data: sums, sums of squares and counts."""
+        if self.state.schema is None or self.state.schema.modality != "tabular":
+            return
+        outcome, _ = self._stage(Stage.STATS, ids, self._task(0, stats=pb.StatsTask()))
+        rows = [r for r in outcome.results.values() if r.count > 0 and len(r.sum)]
+        self._need(rows, "feature statistics")
+        n = float(sum(r.count for r in rows))
+        total = np.sum([np.asarray(r.sum) for r in rows], axis=0)
+        total_sq = np.sum([np.asarray(r.sum_sq) for r in rows], axis=0)
+        mean = total / n
+        var = np.maximum(total_sq / n - mean ** 2, 0.0)
+        scale = np.where(var > 1e-12, np.sqrt(var), 1.0)
+        self.state.standardizer = pb.Standardizer(mean=mean.tolist(), scale=scale.tolist())
+
+    def init(self, ids: list[str]) -> None:
+        """Initial weights, built by one hospital from the spec and the run seed."""
+        assert self.state.spec is not None
+        spec = pb.ModelSpec(arch=self.state.spec.arch, params_json=self.state.spec.to_json())
+        for node_id in ids:
+            outcome, _ = self._stage(Stage.INIT, [node_id],
+                                     self._task(0, init=pb.InitTask(model=spec, seed=self.s.seed)))
+            if node_id in outcome.results:
+                self.state.weights = from_tensor_list(outcome.results[node_id].init_weights)
+                self.state.initial = dict(self.state.weights)
+                return
+        raise RunFailed("no hospital returned initial weights")
+
+    def _model_pb(self) -> pb.ModelSpec:
+        assert self.state.spec is not None
+        return pb.ModelSpec(arch=self.state.spec.arch, params_json=self.state.spec.to_json())
+
+    def _train_config(self, round_: int, epochs: int | None = None) -> pb.TrainConfig:
+        return pb.TrainConfig(local_epochs=epochs or self.s.local_epochs,
+                              batch_size=self.s.batch_size, learning_rate=self.s.learning_rate,
+                              optimizer=self.s.optimizer, proximal_mu=self.s.proximal_mu,
+                              seed=self.s.seed * 100_003 + round_)
+
+    def fit_round(self, round_: int) -> dict[str, Any]:
+        start = time.perf_counter()
+        live = self._live()
+        self._need(live, f"round {round_}")
+        k = max(1, int(round(self.s.fraction_fit * len(live))))
+        chosen = sorted(self.rng.choice(live, size=k, replace=False).tolist())
+        task = self._task(round_, fit=pb.FitTask(
+            model=self._model_pb(), weights=to_tensor_list(self.state.weights),
+            config=self._train_config(round_), standardizer=self.state.standardizer))
+        outcome, down = self._stage(Stage.FIT, chosen, task)
+        results = outcome.results
+        if results:
+            updates = [from_tensor_list(r.update) for r in results.values()]
+            counts = [int(r.num_examples) for r in results.values()]
+            mean_update = weighted_mean(updates, counts)
+            self.state.weights = self.strategy.apply(self.state.weights, mean_update)
+        else:
+            self.log.warning("round_without_updates", round=round_)
+        summary, eval_out, eval_down = self.evaluate(round_)
+        row = {
+            "round": round_,
+            "participants": sorted(results),
+            "dropped": sorted(set(outcome.missing) | set(outcome.declined)),
+            "declined": outcome.declined,
+            "duration_s": round(time.perf_counter() - start, 4),
+            "bytes_up": outcome.bytes_up + eval_out.bytes_up,
+            "bytes_down": down + eval_down,
+            **summary.metrics(),
+        }
+        self.results["per_hospital"] = self._per_hospital(eval_out)
+        return row
+
+    def evaluate(self, round_: int) -> tuple[metrics.Summary, Outcome, int]:
+        live = self._live()
+        task = self._task(round_, evaluate=pb.EvaluateTask(
+            model=self._model_pb(), weights=to_tensor_list(self.state.weights),
+            standardizer=self.state.standardizer))
+        outcome, down = self._stage(Stage.EVALUATE, live, task)
+        total = metrics.Summary()
+        for r in outcome.results.values():
+            total = total + summary_from_proto(r.summary)
+        return total, outcome, down
+
+    def _per_hospital(self, outcome: Outcome) -> dict[str, Any]:
+        nodes = {n.node_id: n for n in self.registry.nodes()}
+        out = {}
+        for node_id, node in sorted(nodes.items()):
+            res = outcome.results.get(node_id)
+            out[node_id] = {"n_train": node.n_train, "n_test": node.n_test,
+                            "auroc": float(res.summary.local_auroc) if res else None}
+        return out
+
+    def local_baselines(self) -> None:
+        live = self._live()
+        task = self._task(self.s.rounds, local_baseline=pb.LocalBaselineTask(
+            model=self._model_pb(), weights=to_tensor_list(self.state.initial),
+            config=self._train_config(0, self.s.rounds * self.s.local_epochs),
+            standardizer=self.state.standardizer))
+        outcome, _ = self._stage(Stage.LOCAL_BASELINE, live, task)
+        self.results["baselines"]["local_only"] = {
+            node_id: {**summary_from_proto(r.summary).metrics(), "auroc": _auroc_or_none(r)}
+            for node_id, r in sorted(outcome.results.items())
+        }
+
+    # -- the whole run ---------------------------------------------------------------
+    def run(self) -> None:
+        ids = self.join()
+        self.stats(ids)
+        self.init(ids)
+        atomic.write_json(self.s.run_dir / "model_spec.json", self.model_info())
+        checkpoint.write_results(self.s.run_dir, self.results)
+        for round_ in range(1, self.s.rounds + 1):
+            self.state.round = round_
+            row = self.fit_round(round_)
+            self.results["rounds"].append(row)
+            self.results["final"] = {k: row[k] for k in
+                                     ("auroc", "auprc", "accuracy", "sensitivity", "specificity",
+                                      "brier", "loss")}
+            checkpoint.save_checkpoint(self.s.run_dir, round_, self.state.weights,
+                                       self.strategy.state, {"run_id": self.run_id})
+            checkpoint.write_results(self.s.run_dir, self.results)
+            self.log.info("round_complete", round=round_, rounds=self.s.rounds,
+                          participants=len(row["participants"]), dropped=row["dropped"],
+                          auroc=row["auroc"], loss=row["loss"], duration_s=row["duration_s"])
+        if self.s.local_baselines:
+            self.local_baselines()
+        checkpoint.write_results(self.s.run_dir, self.results)
+
+    def model_info(self) -> dict[str, Any]:
+        """What model.pt needs besides the weights: spec, schema and standardizer."""
+        assert self.state.spec is not None and self.state.schema is not None
+        sch = self.state.schema
+        return {"arch": self.state.spec.arch, "params": self.state.spec.params,
+                "schema": {"dataset": sch.dataset, "modality": sch.modality, "task": sch.task,
+                           "feature_names": list(sch.feature_names),
+                           "label_names": list(sch.label_names),
+                           "input_shape": list(sch.input_shape)},
+                "mean": list(self.state.standardizer.mean) or None,
+                "scale": list(self.state.standardizer.scale) or None}
+
+
+def summary_from_proto(s: pb.EvalSummary) -> metrics.Summary:
+    return metrics.Summary(
+        n=int(s.n), loss_sum=s.loss_sum, brier_sum=s.brier_sum, tp=int(s.tp), fp=int(s.fp),
+        tn=int(s.tn), fn=int(s.fn),
+        hist_pos=np.asarray(s.hist_pos, dtype=np.int64) if len(s.hist_pos) else np.zeros(metrics.N_BINS, np.int64),
+        hist_neg=np.asarray(s.hist_neg, dtype=np.int64) if len(s.hist_neg) else np.zeros(metrics.N_BINS, np.int64))
+
+
+def _auroc_or_none(r: pb.EvaluateResult) -> float | None:
+    v = float(r.summary.local_auroc)
+    return v if metrics.is_number(v) else None

@@ -1,0 +1,54 @@
+"""Coordinator settings: env vars `FEDHEALTH_COORDINATOR_*`, an optional YAML file, flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fedhealth.strategy import STRATEGIES
+
+
+class CoordinatorSettings(BaseSettings):
+    """Everything the coordinator needs to run one federation."""
+
+    model_config = SettingsConfigDict(env_prefix="FEDHEALTH_COORDINATOR_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
+    port_file: Path | None = Field(None, description="write the bound port here once serving")
+    run_dir: Path = Path("runs/latest")
+    run_id: str = ""
+    hospitals: int = Field(3, ge=1, le=10_000, description="hospitals expected to join")
+    min_hospitals: int = Field(0, ge=0, description="fewest live hospitals to go on (0: 1)")
+    rounds: int = Field(10, ge=1, le=100_000)
+    fraction_fit: float = Field(1.0, gt=0, le=1)
+    join_timeout_s: float = Field(120.0, gt=0)
+    round_timeout_s: float = Field(60.0, gt=0, description="deadline for each stage of a round")
+    strategy: str = "fedavg"
+    server_lr: float = Field(1.0, gt=0)
+    local_epochs: int = Field(1, ge=1)
+    batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(0.003, gt=0)
+    optimizer: Literal["sgd", "adam"] = "adam"
+    proximal_mu: float = Field(0.0, ge=0)
+    model: str = ""
+    model_params: str = Field("{}", description="JSON object of model hyper-parameters")
+    seed: int = 0
+    privacy: Literal["none"] = "none"
+    local_baselines: bool = True
+    export_model: bool = True
+    log_level: str = "info"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CoordinatorSettings:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
+        if self.min_hospitals > self.hospitals:
+            raise ValueError("min_hospitals cannot exceed hospitals")
+        if self.strategy == "fedprox" and self.proximal_mu <= 0:
+            raise ValueError("strategy fedprox needs proximal_mu > 0")
+        return self

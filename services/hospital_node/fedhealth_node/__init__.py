@@ -1,0 +1,1 @@
+"""The fedhealth hospital node: loads its own data, trains locally, dials out only."""

@@ -1,0 +1,47 @@
+"""Hospital node settings: env vars `FEDHEALTH_NODE_*`, an optional YAML file, flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class NodeSettings(BaseSettings):
+    """One hospital: who it is, where its data lives, where the coordinator is."""
+
+    model_config = SettingsConfigDict(env_prefix="FEDHEALTH_NODE_", extra="forbid")
+
+    node_id: str = Field("hospital-1", min_length=1, max_length=128)
+    coordinator: str = Field("127.0.0.1:50051", description="host:port of the coordinator")
+    connect_timeout_s: float = Field(15.0, gt=0)
+    dataset: str = "breast_cancer"
+    data_dir: Path | None = Field(None, description="data folder or file (default: bundled)")
+    data_options: dict[str, str] = Field(default_factory=dict,
+                                         description="loader options as a JSON object")
+    partition: str = Field("none", description="none, iid, dirichlet:A, quantity:A, natural")
+    site_index: int = Field(0, ge=0)
+    num_sites: int = Field(1, ge=1)
+    seed: int = 0
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(1, ge=1, le=256, description="torch CPU threads")
+    log_level: str = "info"
+    log_json: bool = True
+
+    @field_validator("node_id")
+    @classmethod
+    def _safe_id(cls, v: str) -> str:
+        if not all(c.isalnum() or c in "-_." for c in v):
+            raise ValueError("node_id may hold letters, digits, '-', '_' and '.' only")
+        return v
+
+    @field_validator("coordinator")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        host, _, port = v.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{v!r} is not host:port")
+        return v

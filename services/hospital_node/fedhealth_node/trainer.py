@@ -1,0 +1,107 @@
+"""What a hospital does with each task, on its own data: no gRPC here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from fedhealth import metrics
+from fedhealth.data.base import SiteData
+from fedhealth.models.registry import ModelSpec, build
+from fedhealth.models.weights import get_weights, set_weights
+from fedhealth.training import loop
+from fedhealth.v1 import coordinator_pb2 as pb
+from fedhealth.wire import from_tensor_list, to_tensor_list
+
+
+class Trainer:
+    """Holds one hospital's split in memory (as tensors) across rounds."""
+
+    def __init__(self, site: SiteData, device: torch.device) -> None:
+        self.site = site
+        self.task = site.schema.task
+        self.device = device
+        self._raw_train = site.train_dataset()
+        self._raw_test = site.test_dataset()
+        self._scaled: tuple[tuple[float, ...], Any, Any] | None = None
+
+    @property
+    def n_train(self) -> int:
+        return len(self.site.train_idx)
+
+    @property
+    def n_test(self) -> int:
+        return len(self.site.test_idx)
+
+    def datasets(self, std: pb.Standardizer) -> tuple[Any, Any]:
+        """Train and test sets with the federated standardizer applied (tabular only)."""
+        if not len(std.mean):
+            return self._raw_train, self._raw_test
+        key = tuple(std.mean) + tuple(std.scale)
+        if self._scaled is None or self._scaled[0] != key:
+            mean = torch.tensor(list(std.mean), dtype=torch.float32)
+            scale = torch.tensor(list(std.scale), dtype=torch.float32)
+
+            def scaled(ds: Any) -> Any:
+                x, y = ds.tensors
+                return torch.utils.data.TensorDataset((x - mean) / scale, y)
+
+            self._scaled = (key, scaled(self._raw_train), scaled(self._raw_test))
+        return self._scaled[1], self._scaled[2]
+
+    def model(self, spec: pb.ModelSpec, weights: pb.TensorList | None) -> torch.nn.Module:
+        module = build(ModelSpec.from_json(spec.arch, spec.params_json))
+        if weights is not None:
+            set_weights(module, from_tensor_list(weights))
+        return module
+
+    def init(self, task: pb.InitTask) -> pb.TensorList:
+        torch.manual_seed(int(task.seed))
+        return to_tensor_list(get_weights(self.model(task.model, None)))
+
+    def stats(self) -> tuple[int, list[float], list[float]]:
+        x = self.site.train_features()
+        if x is None:
+            return self.n_train, [], []
+        x = np.asarray(x, dtype=np.float64)
+        return len(x), x.sum(axis=0).tolist(), (x * x).sum(axis=0).tolist()
+
+    def fit(self, task: pb.FitTask) -> tuple[dict[str, np.ndarray], int, dict[str, float]]:
+        """Train from the global weights; return the update (local - global)."""
+        module = self.model(task.model, task.weights)
+        start = get_weights(module)
+        train, _ = self.datasets(task.standardizer)
+        cfg = _config(task.config)
+        stats = loop.train(module, train, cfg, self.task, self.device)
+        end = get_weights(module)
+        return {k: end[k] - start[k] for k in start}, self.n_train, stats
+
+    def evaluate(self, model: pb.ModelSpec, weights: pb.TensorList,
+                 std: pb.Standardizer) -> pb.EvalSummary:
+        module = self.model(model, weights)
+        return self._summary(module, std)
+
+    def local_baseline(self, task: pb.LocalBaselineTask) -> pb.EvalSummary:
+        """The same model trained on this hospital alone for the whole budget of epochs."""
+        module = self.model(task.model, task.weights)
+        train, _ = self.datasets(task.standardizer)
+        loop.train(module, train, _config(task.config), self.task, self.device)
+        return self._summary(module, task.standardizer)
+
+    def _summary(self, module: torch.nn.Module, std: pb.Standardizer) -> pb.EvalSummary:
+        _, test = self.datasets(std)
+        probs, labels, loss_sum = loop.predict(module, test, self.task, self.device)
+        s = metrics.Summary.of(labels, probs[:, 0] if probs.ndim == 2 else probs, loss_sum)
+        return pb.EvalSummary(
+            n=s.n, loss_sum=s.loss_sum, brier_sum=s.brier_sum, tp=s.tp, fp=s.fp, tn=s.tn,
+            fn=s.fn, hist_pos=s.hist_pos.tolist(), hist_neg=s.hist_neg.tolist(),
+            local_auroc=metrics.auroc(labels, probs[:, 0] if probs.ndim == 2 else probs))
+
+
+def _config(c: pb.TrainConfig) -> loop.TrainConfig:
+    return loop.TrainConfig(local_epochs=int(c.local_epochs) or 1, batch_size=int(c.batch_size) or 32,
+                            learning_rate=c.learning_rate or 0.003, optimizer=c.optimizer or "adam",
+                            proximal_mu=c.proximal_mu, seed=int(c.seed),
+                            weight_decay=c.weight_decay)

@@ -1,0 +1,1 @@
+"""The `fedhealth` command line."""

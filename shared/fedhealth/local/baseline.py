@@ -1,0 +1,58 @@
+"""The pooled baseline: the same model trained centrally on the union of the hospitals'
+training splits for the same number of epochs, scored on the union of their test splits.
+
+Only a simulation can compute it (it pools raw records); it is the yardstick a
+federated model is held to.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fedhealth import atomic, metrics
+from fedhealth.data.registry import SiteSpec, load_source, split_source
+from fedhealth.models.registry import spec_for, build
+from fedhealth.training import loop
+
+
+def pooled(dataset: str, data_dir: Path | None, options: dict[str, str], spec: SiteSpec,
+           arch: str | None, model_params: dict[str, Any], cfg: loop.TrainConfig,
+           init_seed: int) -> dict[str, float]:
+    """Metrics of the centrally trained model on the global test set."""
+    source = load_source(dataset, data_dir, options)
+    sites = split_source(source, spec)
+    train_idx = np.concatenate([s.train_idx for s in sites])
+    test_idx = np.concatenate([s.test_idx for s in sites])
+    train, test = source.make_dataset(train_idx), source.make_dataset(test_idx)
+    feats = source.features(train_idx)
+    if source.schema.modality == "tabular" and feats is not None:
+        x = np.asarray(feats, dtype=np.float64)
+        var = np.maximum((x * x).mean(axis=0) - x.mean(axis=0) ** 2, 0.0)
+        mean = torch.tensor(x.mean(axis=0), dtype=torch.float32)
+        scale = torch.tensor(np.where(var > 1e-12, np.sqrt(var), 1.0), dtype=torch.float32)
+        train = torch.utils.data.TensorDataset((train.tensors[0] - mean) / scale, train.tensors[1])
+        test = torch.utils.data.TensorDataset((test.tensors[0] - mean) / scale, test.tensors[1])
+    torch.manual_seed(init_seed)
+    model = build(spec_for(source.schema, arch, **model_params))
+    device = loop.pick_device("auto")
+    loop.train(model, train, cfg, source.schema.task, device)
+    probs, labels, loss_sum = loop.predict(model, test, source.schema.task, device)
+    p = probs[:, 0] if probs.ndim == 2 else probs
+    out = metrics.Summary.of(labels, p, loss_sum).metrics()
+    out["auroc"] = metrics.auroc(labels, p)
+    out["auprc"] = metrics.auprc(labels, p)
+    out.update(n_train=float(len(train_idx)), n_test=float(len(test_idx)))
+    return out
+
+
+def run_in_child(out_path: str, kwargs: dict[str, Any]) -> None:
+    """Forked-process entry: compute the pooled baseline and write it as JSON."""
+    torch.set_num_threads(1)
+    try:
+        atomic.write_json(Path(out_path), {"ok": True, "metrics": pooled(**kwargs)})
+    except Exception as err:  # noqa: BLE001 - reported to the parent as a failed part
+        atomic.write_json(Path(out_path), {"ok": False, "error": f"{type(err).__name__}: {err}"})
