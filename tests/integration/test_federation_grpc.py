@@ -1,0 +1,88 @@
+"""Coordinator and hospital clients in one process, over real gRPC on 127.0.0.1."""
+
+import json
+import threading
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+from fedhealth import logs
+from fedhealth.data.registry import SiteSpec, load_site
+from fedhealth.rpc import connect
+from fedhealth.training.loop import pick_device
+from fedhealth.v1 import coordinator_pb2 as pb
+from fedhealth.v1 import coordinator_pb2_grpc as pb_grpc
+from fedhealth_coordinator.server import create_server
+from fedhealth_coordinator.settings import CoordinatorSettings
+from fedhealth_node.client import NodeClient
+from fedhealth_node.settings import NodeSettings
+from fedhealth_node.trainer import Trainer
+
+
+def test_two_hospitals_run_three_rounds(tmp_path: Path) -> None:
+    settings = CoordinatorSettings(port=0, run_dir=tmp_path, hospitals=2, rounds=3,
+                                   round_timeout_s=30, run_id="itest")
+    coord = create_server(settings)
+    fed_error: list[BaseException] = []
+
+    def federate() -> None:
+        try:
+            coord.federation.run()
+        except BaseException as err:  # noqa: BLE001
+            fed_error.append(err)
+        finally:
+            coord.registry.close_all()
+
+    fed = threading.Thread(target=federate)
+    fed.start()
+    codes = {}
+    threads = []
+    for i in range(2):
+        ns = NodeSettings(node_id=f"h{i}", coordinator=f"127.0.0.1:{coord.port}", partition="iid",
+                          site_index=i, num_sites=2)
+        trainer = Trainer(load_site("breast_cancer", None, SiteSpec(i, 2, "iid", 0)), pick_device("cpu"))
+        client = NodeClient(ns, trainer, logs.get("test"))
+        t = threading.Thread(target=lambda c=client, n=ns.node_id: codes.__setitem__(n, _safe(c.run)))
+        t.start()
+        threads.append(t)
+    fed.join(120)
+    assert not fed_error, fed_error
+    coord.server.stop(1).wait()
+    for t in threads:
+        t.join(30)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [r["round"] for r in results["rounds"]] == [1, 2, 3]
+    assert all(r["participants"] == ["h0", "h1"] and r["dropped"] == [] for r in results["rounds"])
+    assert all(r["bytes_up"] > 0 and r["bytes_down"] > 0 for r in results["rounds"])
+    assert results["final"]["auroc"] > 0.9
+    assert set(results["baselines"]["local_only"]) == {"h0", "h1"}
+    assert results["per_hospital"]["h0"]["n_train"] + results["per_hospital"]["h1"]["n_train"] > 400
+    assert (tmp_path / "checkpoints" / "round-0003.npz").is_file()
+    with np.load(tmp_path / "checkpoints" / "round-0003.npz") as ck:
+        assert any(k.startswith("w/") for k in ck.files)
+
+
+def _safe(fn):
+    try:
+        return fn()
+    except Exception as err:  # noqa: BLE001
+        return repr(err)
+
+
+def test_results_for_unknown_runs_and_tasks_are_refused(tmp_path: Path) -> None:
+    coord = create_server(CoordinatorSettings(port=0, run_dir=tmp_path, hospitals=1, run_id="x"))
+    channel = connect(f"127.0.0.1:{coord.port}", "coordinator", 10)
+    stub = pb_grpc.CoordinatorStub(channel)
+    plain = pb_grpc.PlainAggregationStub(channel)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.PushEvaluation(pb.EvaluateResult(header=pb.ResultHeader(run_id="other", node_id="n")))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(grpc.RpcError) as err:
+        plain.PushUpdate(pb.FitResult(header=pb.ResultHeader(run_id="x", node_id="n", task_id="t")))
+    assert "not expected" in err.value.details()
+    with pytest.raises(grpc.RpcError):
+        list(stub.Subscribe(pb.SubscribeRequest(run_id="x", node_id="never-joined")))
+    channel.close()
+    coord.server.stop(0)
