@@ -19,7 +19,7 @@ import numpy as np
 
 from fedhealth import atomic, logs, metrics
 from fedhealth.data.base import Schema
-from fedhealth.errors import ConfigError, RunFailed
+from fedhealth.errors import ConfigError, ProtocolError, RunFailed
 from fedhealth.models.registry import ModelSpec, spec_for
 from fedhealth.strategy import Strategy, weighted_mean
 from fedhealth.v1 import coordinator_pb2 as pb
@@ -94,6 +94,9 @@ class Federation:
             self.log.warning("nodes_missing", stage=stage.value, round=task.round,
                              nodes=outcome.missing)
         return outcome, bytes_down
+
+    def _task_kind(self) -> str:
+        return self.state.schema.task if self.state.schema else "binary"
 
     def _live(self) -> list[str]:
         return self.registry.connected_ids()
@@ -203,7 +206,7 @@ class Federation:
         outcome, down = self._stage(Stage.EVALUATE, live, task)
         total = metrics.Summary()
         for r in outcome.results.values():
-            total = total + summary_from_proto(r.summary)
+            total = total + summary_from_proto(r.summary, self._task_kind())
         return total, outcome, down
 
     def _per_hospital(self, outcome: Outcome) -> dict[str, Any]:
@@ -223,7 +226,7 @@ class Federation:
             standardizer=self.state.standardizer))
         outcome, _ = self._stage(Stage.LOCAL_BASELINE, live, task)
         self.results["baselines"]["local_only"] = {
-            node_id: {**summary_from_proto(r.summary).metrics(), "auroc": _auroc_or_none(r)}
+            node_id: {**summary_from_proto(r.summary, self._task_kind()).metrics(), "auroc": _auroc_or_none(r)}
             for node_id, r in sorted(outcome.results.items())
         }
 
@@ -264,12 +267,22 @@ class Federation:
                 "scale": list(self.state.standardizer.scale) or None}
 
 
-def summary_from_proto(s: pb.EvalSummary) -> metrics.Summary:
+def summary_from_proto(s: pb.EvalSummary, task: str) -> metrics.Summary:
+    """A hospital's evaluation summary; histograms must be n_labels x bins."""
+    k = int(s.n_labels) or 1
+
+    def hist(values: Any) -> np.ndarray:
+        arr = np.asarray(values, dtype=np.int64)
+        if arr.size == 0:
+            return np.zeros((k, metrics.N_BINS), np.int64)
+        if arr.size != k * metrics.N_BINS:
+            raise ProtocolError(f"evaluation histogram has {arr.size} bins, expected {k} x {metrics.N_BINS}")
+        return arr.reshape(k, metrics.N_BINS)
+
     return metrics.Summary(
         n=int(s.n), loss_sum=s.loss_sum, brier_sum=s.brier_sum, tp=int(s.tp), fp=int(s.fp),
-        tn=int(s.tn), fn=int(s.fn),
-        hist_pos=np.asarray(s.hist_pos, dtype=np.int64) if len(s.hist_pos) else np.zeros(metrics.N_BINS, np.int64),
-        hist_neg=np.asarray(s.hist_neg, dtype=np.int64) if len(s.hist_neg) else np.zeros(metrics.N_BINS, np.int64))
+        tn=int(s.tn), fn=int(s.fn), hist_pos=hist(s.hist_pos), hist_neg=hist(s.hist_neg),
+        correct=int(s.correct), task=task)
 
 
 def _auroc_or_none(r: pb.EvaluateResult) -> float | None:

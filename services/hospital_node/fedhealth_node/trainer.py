@@ -93,11 +93,12 @@ class Trainer:
     def _summary(self, module: torch.nn.Module, std: pb.Standardizer) -> pb.EvalSummary:
         _, test = self.datasets(std)
         probs, labels, loss_sum = loop.predict(module, test, self.task, self.device)
-        s = metrics.Summary.of(labels, probs[:, 0] if probs.ndim == 2 else probs, loss_sum)
+        s = metrics.Summary.of(labels, probs, loss_sum, self.task)
         return pb.EvalSummary(
             n=s.n, loss_sum=s.loss_sum, brier_sum=s.brier_sum, tp=s.tp, fp=s.fp, tn=s.tn,
-            fn=s.fn, hist_pos=s.hist_pos.tolist(), hist_neg=s.hist_neg.tolist(),
-            local_auroc=metrics.auroc(labels, probs[:, 0] if probs.ndim == 2 else probs))
+            fn=s.fn, hist_pos=s.hist_pos.ravel().tolist(), hist_neg=s.hist_neg.ravel().tolist(),
+            n_labels=s.hist_pos.shape[0], correct=s.correct,
+            local_auroc=metrics.macro_auroc(labels, probs, self.task))
 
 
 def _config(c: pb.TrainConfig) -> loop.TrainConfig:

@@ -41,10 +41,11 @@ def pooled(dataset: str, data_dir: Path | None, options: dict[str, str], spec: S
     device = loop.pick_device("auto")
     loop.train(model, train, cfg, source.schema.task, device)
     probs, labels, loss_sum = loop.predict(model, test, source.schema.task, device)
-    p = probs[:, 0] if probs.ndim == 2 else probs
-    out = metrics.Summary.of(labels, p, loss_sum).metrics()
-    out["auroc"] = metrics.auroc(labels, p)
-    out["auprc"] = metrics.auprc(labels, p)
+    task = source.schema.task
+    out = metrics.Summary.of(labels, probs, loss_sum, task).metrics()
+    out["auroc"] = metrics.macro_auroc(labels, probs, task)
+    if task == "binary":
+        out["auprc"] = metrics.auprc(labels, probs.reshape(-1))
     out.update(n_train=float(len(train_idx)), n_test=float(len(test_idx)))
     return out
 

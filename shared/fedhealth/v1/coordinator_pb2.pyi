@@ -593,6 +593,26 @@ class EvalSummary(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class ExtraSumsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.float
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.float = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     N_FIELD_NUMBER: _builtins.int
     LOSS_SUM_FIELD_NUMBER: _builtins.int
     BRIER_SUM_FIELD_NUMBER: _builtins.int
@@ -603,6 +623,9 @@ class EvalSummary(_message.Message):
     HIST_POS_FIELD_NUMBER: _builtins.int
     HIST_NEG_FIELD_NUMBER: _builtins.int
     LOCAL_AUROC_FIELD_NUMBER: _builtins.int
+    N_LABELS_FIELD_NUMBER: _builtins.int
+    CORRECT_FIELD_NUMBER: _builtins.int
+    EXTRA_SUMS_FIELD_NUMBER: _builtins.int
     n: _builtins.int
     loss_sum: _builtins.float
     brier_sum: _builtins.float
@@ -611,14 +634,22 @@ class EvalSummary(_message.Message):
     tn: _builtins.int
     fn: _builtins.int
     local_auroc: _builtins.float
-    """exact AUROC on this hospital's split (NaN if one class)"""
+    """exact (macro) AUROC on this hospital's split; NaN if undefined"""
+    n_labels: _builtins.int
+    """histograms are n_labels x bins, row-major; 0 means 1"""
+    correct: _builtins.int
+    """records whose predicted class is right (multiclass)"""
     @_builtins.property
     def hist_pos(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
-        """score histogram of positive cases (logit bins)"""
+        """per label, score histogram of positive cases (logit bins)"""
 
     @_builtins.property
     def hist_neg(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
-        """score histogram of negative cases"""
+        """per label, score histogram of negative cases"""
+
+    @_builtins.property
+    def extra_sums(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
+        """data-set specific summable sums (e.g. sepsis utility)"""
 
     def __init__(
         self,
@@ -633,10 +664,13 @@ class EvalSummary(_message.Message):
         hist_pos: _abc.Iterable[_builtins.int] | None = ...,
         hist_neg: _abc.Iterable[_builtins.int] | None = ...,
         local_auroc: _builtins.float = ...,
+        n_labels: _builtins.int = ...,
+        correct: _builtins.int = ...,
+        extra_sums: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["brier_sum", b"brier_sum", "fn", b"fn", "fp", b"fp", "hist_neg", b"hist_neg", "hist_pos", b"hist_pos", "local_auroc", b"local_auroc", "loss_sum", b"loss_sum", "n", b"n", "tn", b"tn", "tp", b"tp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brier_sum", b"brier_sum", "correct", b"correct", "extra_sums", b"extra_sums", "fn", b"fn", "fp", b"fp", "hist_neg", b"hist_neg", "hist_pos", b"hist_pos", "local_auroc", b"local_auroc", "loss_sum", b"loss_sum", "n", b"n", "n_labels", b"n_labels", "tn", b"tn", "tp", b"tp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

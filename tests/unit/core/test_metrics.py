@@ -34,3 +34,22 @@ def test_one_class_gives_nan_not_a_crash() -> None:
     m = s.metrics()
     assert np.isnan(m["auroc"]) and np.isnan(m["sensitivity"]) and m["specificity"] >= 0
     assert np.isnan(metrics.auroc(np.ones(3), np.ones(3)))
+
+
+def test_multiclass_and_multilabel_summaries_match_exact_macro_auroc() -> None:
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 3, 600)
+    logits = rng.normal(size=(600, 3)) + 2.0 * np.eye(3)[y]
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    s = metrics.Summary.of(y[:300], p[:300], 0.0, "multiclass") + \
+        metrics.Summary.of(y[300:], p[300:], 0.0, "multiclass")
+    exact = roc_auc_score(y, p, multi_class="ovr", average="macro")
+    assert s.auroc() == pytest.approx(exact, abs=1e-3)
+    assert metrics.macro_auroc(y, p, "multiclass") == pytest.approx(exact, abs=1e-12)
+    assert s.metrics()["accuracy"] == pytest.approx(np.mean(p.argmax(1) == y))
+    ym = (rng.random((500, 4)) < 0.3).astype(float)
+    pm = 1 / (1 + np.exp(-(rng.normal(size=(500, 4)) + 2 * ym)))
+    ym[rng.random((500, 4)) < 0.1] = np.nan  # U-Ignore: missing labels are skipped
+    sm = metrics.Summary.of(ym, pm, 0.0, "multilabel")
+    per = [roc_auc_score(ym[~np.isnan(ym[:, j]), j], pm[~np.isnan(ym[:, j]), j]) for j in range(4)]
+    assert sm.auroc() == pytest.approx(np.mean(per), abs=1e-3)
