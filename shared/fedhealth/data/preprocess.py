@@ -69,10 +69,10 @@ class NumericStats:
 
     @property
     def median(self) -> float:
-        """The median from the histogram: sinh of the centre of the middle bin."""
+        """The (lower) median from the histogram: sinh of the centre of the middle bin."""
         if not self.count:
             return 0.0
-        k = int(np.searchsorted(np.cumsum(self.hist), (self.count + 1) / 2.0))
+        k = int(np.searchsorted(np.cumsum(self.hist), (self.count + 1) // 2))
         width = 2 * HIST_LIMIT / HIST_BINS
         return float(np.sinh(-HIST_LIMIT + (k + 0.5) * width))
 
