@@ -1,1 +1,1 @@
-"""Command-line entry points."""
+"""The `fedhealth` command line."""
