@@ -203,8 +203,8 @@ def _source(raw: np.ndarray, mask: np.ndarray, y: np.ndarray, groups: np.ndarray
 def patient_series(source: SepsisSource, idx: np.ndarray, predictions: np.ndarray
                    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Hourly labels and 0/1 predictions per patient, from window scores at `idx`
-    (alarm when >= 0.5), in hour order, ready for `utility_sums`. Meaningful with `stride=1`, where every
-    hour of a patient ends one window."""
+    (alarm when >= 0.5), in hour order, ready for `utility_sums`. Meaningful with
+    `stride=1`, where every hour of a patient ends one window."""
     idx = np.asarray(idx)
     pred = np.asarray(predictions).reshape(-1)
     if len(pred) != len(idx):

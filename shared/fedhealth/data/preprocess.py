@@ -9,7 +9,8 @@ path with a single stats object, so test rows never shape the transform.
 
 The transform: numeric columns get median imputation (median from the histogram, within
 about 1% of the value), a `col:missing` indicator (always, so the layout of numeric
-columns does not depend on which hospital had gaps), and z-scoring with the summed mean and variance; categorical columns are one-hot over a
+columns does not depend on which hospital had gaps), and z-scoring with the summed
+mean and variance; categorical columns are one-hot over a
 vocabulary (most frequent values first, at most `max_categories`), with `col=<other>`
 for unseen values and `col=<missing>` for blanks.
 
@@ -106,23 +107,6 @@ def merge(stats_list: list[PreprocessStats]) -> PreprocessStats:
             counts.update(s.categorical[c])
         categorical[c] = dict(counts)
     return PreprocessStats(sum(s.rows for s in stats_list), numeric, categorical)
-
-
-def infer_columns(frame: pd.DataFrame, categorical: set[str] = frozenset()
-                  ) -> tuple[list[str], list[str]]:
-    """Split columns into numeric and categorical: numeric dtypes (and text columns whose
-    every non-blank value parses as a number) are numeric, unless named in `categorical`."""
-    numeric, cats = [], []
-    for col in frame.columns:
-        s = frame[col]
-        if col in categorical or s.dtype == bool:
-            cats.append(col)
-        elif pd.api.types.is_numeric_dtype(s):
-            numeric.append(col)
-        else:
-            parsed = pd.to_numeric(s.dropna(), errors="coerce")
-            (numeric if len(parsed) and parsed.notna().all() else cats).append(col)
-    return numeric, cats
 
 
 class Preprocessor:
