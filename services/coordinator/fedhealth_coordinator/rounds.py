@@ -34,6 +34,7 @@ class Stage(str, Enum):
     """Stages of a federation run."""
 
     JOIN = "join"
+    PREPROCESS = "preprocess"
     STATS = "stats"
     INIT = "init"
     FIT = "fit"
@@ -119,14 +120,38 @@ class Federation:
             if (other.task, list(other.input_shape), list(other.feature_names)) != (
                     first.schema.task, list(first.schema.input_shape), list(first.schema.feature_names)):
                 raise RunFailed(f"hospital {node_id} reports a data schema different from {ids[0]}")
-        self.state.schema = schema_from_proto(first.schema)
+        self._set_schema(first.schema)
+        self.log.info("joined", nodes=ids, dataset=first.schema.dataset)
+        return ids
+
+    def _set_schema(self, schema: pb.DataSchema) -> None:
+        self.state.schema = schema_from_proto(schema)
         try:
             params = json.loads(self.s.model_params or "{}")
         except json.JSONDecodeError as err:
             raise ConfigError(f"model_params is not a JSON object: {err}") from None
         self.state.spec = spec_for(self.state.schema, self.s.model or None, **params)
-        self.log.info("joined", nodes=ids, model=self.state.spec.arch, dataset=first.schema.dataset)
-        return ids
+
+    def preprocess(self, ids: list[str]) -> None:
+        """Fit preprocessing (imputation, vocabularies, normalisation) from every hospital's
+        summable statistics, so that all of them bind the same transform."""
+        outcome, _ = self._stage(Stage.PREPROCESS, ids, self._task(0, preprocess=pb.PreprocessTask()))
+        blobs = {n: r.preprocess_stats for n, r in outcome.results.items() if r.preprocess_stats}
+        if not blobs:
+            return
+        from fedhealth.data.preprocess import merge, stats_from_bytes, stats_to_bytes
+
+        merged = stats_to_bytes(merge([stats_from_bytes(b) for b in blobs.values()]))
+        outcome, _ = self._stage(Stage.PREPROCESS, sorted(blobs),
+                                 self._task(0, preprocess=pb.PreprocessTask(merged_stats=merged)))
+        schemas = {n: r.schema for n, r in outcome.results.items()}
+        self._need(list(schemas), "preprocessing")
+        first_id = sorted(schemas)[0]
+        for node_id, schema in schemas.items():
+            if list(schema.input_shape) != list(schemas[first_id].input_shape):
+                raise RunFailed(f"hospital {node_id} reports input shape {list(schema.input_shape)} "
+                                f"after preprocessing, {first_id} {list(schemas[first_id].input_shape)}")
+        self._set_schema(schemas[first_id])
 
     def stats(self, ids: list[str]) -> None:
         """Federated feature scaling for tabular data: sums, sums of squares and counts."""
@@ -233,6 +258,7 @@ class Federation:
     # -- the whole run ---------------------------------------------------------------
     def run(self) -> None:
         ids = self.join()
+        self.preprocess(ids)
         self.stats(ids)
         self.init(ids)
         atomic.write_json(self.s.run_dir / "model_spec.json", self.model_info())

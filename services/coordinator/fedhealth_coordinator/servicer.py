@@ -68,7 +68,10 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
     @map_errors
     def PushStats(self, request: pb.StatsResult, context: grpc.ServicerContext) -> pb.Ack:
         self._check_run(request.header.run_id)
-        kind = "init" if len(request.init_weights.tensors) else "stats"
+        if request.HasField("schema"):
+            kind = "preprocess"
+        else:
+            kind = "init" if len(request.init_weights.tensors) else "stats"
         self.collector.deliver(request.header.task_id, kind, request.header.node_id, request,
                                request.ByteSize())
         return pb.Ack()

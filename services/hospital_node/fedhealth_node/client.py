@@ -18,7 +18,7 @@ from fedhealth.v1 import coordinator_pb2 as pb
 from fedhealth.v1 import coordinator_pb2_grpc as pb_grpc
 from fedhealth.wire import to_tensor_list
 from fedhealth_node.settings import NodeSettings
-from fedhealth_node.trainer import Trainer
+from fedhealth_node.trainer import Trainer, schema_pb
 
 
 class NodeClient:
@@ -40,15 +40,11 @@ class NodeClient:
         with channel:
             stub = pb_grpc.CoordinatorStub(channel)
             plain = pb_grpc.PlainAggregationStub(channel)
-            schema = self.trainer.site.schema
             try:
                 reply = stub.Join(pb.JoinRequest(
                     node_id=self.s.node_id, n_train=self.trainer.n_train, n_test=self.trainer.n_test,
                     device=self.trainer.device.type, version=__version__,
-                    schema=pb.DataSchema(dataset=schema.dataset, modality=schema.modality,
-                                         task=schema.task, input_shape=list(schema.input_shape),
-                                         feature_names=list(schema.feature_names),
-                                         label_names=list(schema.label_names))),
+                    schema=schema_pb(self.trainer.site.schema)),
                     timeout=self.s.connect_timeout_s)
             except grpc.RpcError as err:
                 raise _rpc_error(err, f"coordinator at {self.s.coordinator} refused the join") from None
@@ -75,6 +71,10 @@ class NodeClient:
         timeout = max(task.deadline_s, 1.0)
         if kind == "init":
             stub.PushStats(pb.StatsResult(header=header, init_weights=self.trainer.init(task.init)),
+                           timeout=timeout)
+        elif kind == "preprocess":
+            blob, schema = self.trainer.preprocess(task.preprocess)
+            stub.PushStats(pb.StatsResult(header=header, preprocess_stats=blob, schema=schema),
                            timeout=timeout)
         elif kind == "stats":
             n, s, sq = self.trainer.stats()

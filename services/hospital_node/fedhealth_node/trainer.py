@@ -8,7 +8,9 @@ import numpy as np
 import torch
 
 from fedhealth import metrics
-from fedhealth.data.base import SiteData
+from fedhealth.data.base import Schema, SiteData
+from fedhealth.data.fitted import fit_site, site_stats
+from fedhealth.data.preprocess import stats_from_bytes, stats_to_bytes
 from fedhealth.models.registry import ModelSpec, build
 from fedhealth.models.weights import get_weights, set_weights
 from fedhealth.training import loop
@@ -23,9 +25,23 @@ class Trainer:
         self.site = site
         self.task = site.schema.task
         self.device = device
-        self._raw_train = site.train_dataset()
-        self._raw_test = site.test_dataset()
+        self._raw: tuple[Any, Any] | None = None
         self._scaled: tuple[tuple[float, ...], Any, Any] | None = None
+
+    def _raw_sets(self) -> tuple[Any, Any]:
+        """Train and test sets, built on first use (after preprocessing is fitted)."""
+        if self._raw is None:
+            self._raw = (self.site.train_dataset(), self.site.test_dataset())
+        return self._raw
+
+    def preprocess(self, task: pb.PreprocessTask) -> tuple[bytes, pb.DataSchema]:
+        """Send this site's preprocessing statistics, or bind the merged ones."""
+        if not task.merged_stats:
+            stats = site_stats(self.site)
+            return (stats_to_bytes(stats) if stats is not None else b""), schema_pb(self.site.schema)
+        self.site = fit_site(self.site, stats_from_bytes(task.merged_stats))
+        self._raw = self._scaled = None
+        return b"", schema_pb(self.site.schema)
 
     @property
     def n_train(self) -> int:
@@ -37,8 +53,9 @@ class Trainer:
 
     def datasets(self, std: pb.Standardizer) -> tuple[Any, Any]:
         """Train and test sets with the federated standardizer applied (tabular only)."""
+        raw_train, raw_test = self._raw_sets()
         if not len(std.mean):
-            return self._raw_train, self._raw_test
+            return raw_train, raw_test
         key = tuple(std.mean) + tuple(std.scale)
         if self._scaled is None or self._scaled[0] != key:
             mean = torch.tensor(list(std.mean), dtype=torch.float32)
@@ -48,7 +65,7 @@ class Trainer:
                 x, y = ds.tensors
                 return torch.utils.data.TensorDataset((x - mean) / scale, y)
 
-            self._scaled = (key, scaled(self._raw_train), scaled(self._raw_test))
+            self._scaled = (key, scaled(raw_train), scaled(raw_test))
         return self._scaled[1], self._scaled[2]
 
     def model(self, spec: pb.ModelSpec, weights: pb.TensorList | None) -> torch.nn.Module:
@@ -99,6 +116,13 @@ class Trainer:
             fn=s.fn, hist_pos=s.hist_pos.ravel().tolist(), hist_neg=s.hist_neg.ravel().tolist(),
             n_labels=s.hist_pos.shape[0], correct=s.correct,
             local_auroc=metrics.macro_auroc(labels, probs, self.task))
+
+
+def schema_pb(schema: Schema) -> pb.DataSchema:
+    return pb.DataSchema(dataset=schema.dataset, modality=schema.modality, task=schema.task,
+                         input_shape=list(schema.input_shape),
+                         feature_names=list(schema.feature_names),
+                         label_names=list(schema.label_names))
 
 
 def _config(c: pb.TrainConfig) -> loop.TrainConfig:

@@ -151,8 +151,9 @@ def run(args: argparse.Namespace) -> int:
         coord = launcher.service("coordinator", coord_argv, on_line=progress.on_line)
         launcher.wait_port(ks, out / "keyserver.port")
         port = launcher.wait_port(coord, out / "coordinator.port")
+        names = _hospital_names(args, options)
         node_settings = [
-            NodeSettings(node_id=f"hospital-{i + 1}", coordinator=f"127.0.0.1:{port}",
+            NodeSettings(node_id=names[i], coordinator=f"127.0.0.1:{port}",
                          dataset=args.dataset, data_dir=args.data_dir, data_options=options,
                          partition=partition, site_index=i, num_sites=args.hospitals,
                          seed=args.seed, test_fraction=args.test_fraction, threads=1)
@@ -186,6 +187,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"done in {elapsed:.1f} s: final AUROC {_fmt(final.get('auroc'))}"
           f" (pooled baseline {_fmt(pooled.get('auroc'))}) -> {out}")
     return 0
+
+
+def _hospital_names(args: argparse.Namespace, options: dict[str, str]) -> list[str]:
+    """hospital-1..N, or the data set's own site names for a natural split."""
+    default = [f"hospital-{i + 1}" for i in range(args.hospitals)]
+    if args.partition != "natural":
+        return default
+    from fedhealth.data.partition import site_names
+    from fedhealth.data.registry import load_source
+
+    source = load_source(args.dataset, args.data_dir, options)
+    if source.groups is None:
+        return default
+    names = ["site-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in n)
+             for n in site_names(source.groups, args.hospitals)]
+    return names if len(set(names)) == len(names) == args.hospitals else default
 
 
 class _Nodes:

@@ -124,6 +124,8 @@ def train_test_split(
             k = min(max(k, 1), len(members) - 1)
         test.extend(members[:k].tolist())
         train.extend(members[k:].tolist())
+    if not test and len(train) >= 2:
+        test.append(train.pop(int(rng.integers(len(train)))))
     if not train or not test:
         raise DataError(f"a hospital with {len(idx)} records cannot be split into train and test")
     return np.sort(np.asarray(train, dtype=np.int64)), np.sort(np.asarray(test, dtype=np.int64))

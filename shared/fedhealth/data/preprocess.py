@@ -21,6 +21,8 @@ hospitals must first agree on the candidate values (e.g. from the data dictionar
 
 from __future__ import annotations
 
+import json
+
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -201,3 +203,27 @@ def _as_float(s: pd.Series, name: str) -> np.ndarray:
 def _as_text(s: pd.Series) -> np.ndarray:
     text = s.astype(object).where(s.notna(), MISSING).astype(str).str.strip()
     return np.where(text == "", MISSING, text).astype(object)
+
+
+def stats_to_bytes(stats: PreprocessStats) -> bytes:
+    """Wire form of `PreprocessStats` (JSON; histograms as integer lists)."""
+    return json.dumps({
+        "rows": stats.rows,
+        "numeric": {c: [s.count, s.total, s.total_sq, s.hist.tolist()] for c, s in stats.numeric.items()},
+        "categorical": stats.categorical,
+    }, sort_keys=True).encode()
+
+
+def stats_from_bytes(blob: bytes) -> PreprocessStats:
+    """Inverse of `stats_to_bytes`; a malformed blob is a `DataError`."""
+    try:
+        raw = json.loads(blob)
+        numeric = {c: NumericStats(int(v[0]), float(v[1]), float(v[2]), np.asarray(v[3], dtype=np.int64))
+                   for c, v in raw["numeric"].items()}
+        for c, s in numeric.items():
+            if s.hist.shape != (HIST_BINS,):
+                raise ValueError(f"column {c}: histogram of {s.hist.size} bins")
+        categorical = {c: {str(k): int(n) for k, n in v.items()} for c, v in raw["categorical"].items()}
+        return PreprocessStats(int(raw["rows"]), numeric, categorical)
+    except (ValueError, KeyError, TypeError, IndexError) as err:
+        raise DataError(f"malformed preprocessing statistics: {err}") from None

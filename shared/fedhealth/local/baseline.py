@@ -14,6 +14,8 @@ import numpy as np
 import torch
 
 from fedhealth import atomic, metrics
+from fedhealth.data.base import SiteData
+from fedhealth.data.fitted import fit_site
 from fedhealth.data.registry import SiteSpec, load_source, split_source
 from fedhealth.models.registry import spec_for, build
 from fedhealth.training import loop
@@ -23,10 +25,10 @@ def pooled(dataset: str, data_dir: Path | None, options: dict[str, str], spec: S
            arch: str | None, model_params: dict[str, Any], cfg: loop.TrainConfig,
            init_seed: int) -> dict[str, float]:
     """Metrics of the centrally trained model on the global test set."""
-    source = load_source(dataset, data_dir, options)
-    sites = split_source(source, spec)
+    sites = split_source(load_source(dataset, data_dir, options), spec)
     train_idx = np.concatenate([s.train_idx for s in sites])
     test_idx = np.concatenate([s.test_idx for s in sites])
+    source = fit_site(SiteData(sites[0].source, train_idx, test_idx)).source
     train, test = source.make_dataset(train_idx), source.make_dataset(test_idx)
     feats = source.features(train_idx)
     if source.schema.modality == "tabular" and feats is not None:

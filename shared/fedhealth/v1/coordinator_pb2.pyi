@@ -290,6 +290,30 @@ class StatsTask(_message.Message):
 Global___StatsTask: _TypeAlias = StatsTask  # noqa: Y015
 
 @_typing.final
+class PreprocessTask(_message.Message):
+    """Fit the data set's preprocessing (imputation, vocabularies, normalisation) from every
+    hospital's summable statistics. Empty `merged_stats`: send this hospital's statistics;
+    otherwise bind them and report the data schema that results.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MERGED_STATS_FIELD_NUMBER: _builtins.int
+    merged_stats: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        merged_stats: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merged_stats", b"merged_stats"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreprocessTask: _TypeAlias = PreprocessTask  # noqa: Y015
+
+@_typing.final
 class FitTask(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -426,6 +450,7 @@ class Task(_message.Message):
     EVALUATE_FIELD_NUMBER: _builtins.int
     LOCAL_BASELINE_FIELD_NUMBER: _builtins.int
     SHUTDOWN_FIELD_NUMBER: _builtins.int
+    PREPROCESS_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     round: _builtins.int
     task_id: _builtins.str
@@ -443,6 +468,8 @@ class Task(_message.Message):
     def local_baseline(self) -> Global___LocalBaselineTask: ...
     @_builtins.property
     def shutdown(self) -> Global___ShutdownTask: ...
+    @_builtins.property
+    def preprocess(self) -> Global___PreprocessTask: ...
     def __init__(
         self,
         *,
@@ -456,12 +483,13 @@ class Task(_message.Message):
         evaluate: Global___EvaluateTask | None = ...,
         local_baseline: Global___LocalBaselineTask | None = ...,
         shutdown: Global___ShutdownTask | None = ...,
+        preprocess: Global___PreprocessTask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["evaluate", b"evaluate", "fit", b"fit", "init", b"init", "kind", b"kind", "local_baseline", b"local_baseline", "shutdown", b"shutdown", "stats", b"stats"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["evaluate", b"evaluate", "fit", b"fit", "init", b"init", "kind", b"kind", "local_baseline", b"local_baseline", "preprocess", b"preprocess", "shutdown", b"shutdown", "stats", b"stats"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadline_s", b"deadline_s", "evaluate", b"evaluate", "fit", b"fit", "init", b"init", "kind", b"kind", "local_baseline", b"local_baseline", "round", b"round", "run_id", b"run_id", "shutdown", b"shutdown", "stats", b"stats", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadline_s", b"deadline_s", "evaluate", b"evaluate", "fit", b"fit", "init", b"init", "kind", b"kind", "local_baseline", b"local_baseline", "preprocess", b"preprocess", "round", b"round", "run_id", b"run_id", "shutdown", b"shutdown", "stats", b"stats", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["init", "stats", "fit", "evaluate", "local_baseline", "shutdown"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["init", "stats", "fit", "evaluate", "local_baseline", "shutdown", "preprocess"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -504,7 +532,11 @@ class StatsResult(_message.Message):
     SUM_FIELD_NUMBER: _builtins.int
     SUM_SQ_FIELD_NUMBER: _builtins.int
     INIT_WEIGHTS_FIELD_NUMBER: _builtins.int
+    PREPROCESS_STATS_FIELD_NUMBER: _builtins.int
+    SCHEMA_FIELD_NUMBER: _builtins.int
     count: _builtins.int
+    preprocess_stats: _builtins.bytes
+    """answer to a PreprocessTask that collects (empty: none)"""
     @_builtins.property
     def header(self) -> Global___ResultHeader: ...
     @_builtins.property
@@ -515,6 +547,10 @@ class StatsResult(_message.Message):
     def init_weights(self) -> _tensor_pb2.TensorList:
         """answer to an InitTask"""
 
+    @_builtins.property
+    def schema(self) -> Global___DataSchema:
+        """set in every answer to a PreprocessTask"""
+
     def __init__(
         self,
         *,
@@ -523,10 +559,12 @@ class StatsResult(_message.Message):
         sum: _abc.Iterable[_builtins.float] | None = ...,
         sum_sq: _abc.Iterable[_builtins.float] | None = ...,
         init_weights: _tensor_pb2.TensorList | None = ...,
+        preprocess_stats: _builtins.bytes = ...,
+        schema: Global___DataSchema | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["header", b"header", "init_weights", b"init_weights"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["header", b"header", "init_weights", b"init_weights", "schema", b"schema"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "header", b"header", "init_weights", b"init_weights", "sum", b"sum", "sum_sq", b"sum_sq"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "header", b"header", "init_weights", b"init_weights", "preprocess_stats", b"preprocess_stats", "schema", b"schema", "sum", b"sum", "sum_sq", b"sum_sq"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
