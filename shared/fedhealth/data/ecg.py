@@ -15,7 +15,7 @@ STANDARD_LEADS = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4",
 
 
 def lead_indices(sig_names: Sequence[str], wanted: Sequence[str] = STANDARD_LEADS) -> list[int]:
-    """Column of each wanted lead in `sig_names` (case-insensitive); KeyError names a missing one."""
+    """Column of each wanted lead in `sig_names`, case-insensitive; KeyError names any missing."""
     index = {name.strip().lower(): i for i, name in enumerate(sig_names)}
     missing = [lead for lead in wanted if lead not in index]
     if missing:

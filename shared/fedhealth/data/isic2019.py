@@ -157,7 +157,8 @@ def _ham_metadata(root: Path, options: Mapping[str, str]) -> pd.DataFrame:
         path = next((root / n for n in HAM_NAMES if (root / n).is_file()), root / HAM_NAMES[0])
     if not path.is_file():
         raise DataError(f"data file {path} is missing: the centre split needs HAM10000's "
-                        "metadata (FLamby ships it as flamby/datasets/fed_isic2019/HAM10000_metadata)")
+                        "metadata (FLamby ships it as "
+                        "flamby/datasets/fed_isic2019/HAM10000_metadata)")
     ham = read_csv(path, ("image_id", "dataset"), dtype={"dataset": str})
     ham = ham[["image_id", "dataset"]].drop_duplicates("image_id")
     return ham.rename(columns={"image_id": "image"})

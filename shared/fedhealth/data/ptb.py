@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from fedhealth.data.base import DataSource, Schema
-from fedhealth.data.ecg import STANDARD_LEADS, lead_indices, normalise, resample, windows
+from fedhealth.data.ecg import lead_indices, normalise, resample, windows
 from fedhealth.data.files import require_dir
 from fedhealth.data.images import skipped_note
 from fedhealth.data.options import float_option, int_option
@@ -112,7 +112,8 @@ def load(data_dir: Path | None, options: Mapping[str, str]) -> DataSource:
 def _records(root: Path) -> list[str]:
     path = root / "RECORDS"
     if not path.is_file():
-        raise DataError(f"data file {path} is missing (it lists the records, e.g. patient001/s0010_re)")
+        raise DataError(f"data file {path} is missing "
+                        "(it lists the records, e.g. patient001/s0010_re)")
     names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     if not names:
         raise DataError(f"data file {path} lists no records")

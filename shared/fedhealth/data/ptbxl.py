@@ -72,7 +72,8 @@ def load(data_dir: Path | None, options: Mapping[str, str]) -> DataSource:
     if bad:
         notes.append(skipped_note("missing or malformed records", bad))
     if not ok.any():
-        raise DataError(f"no readable {sampling} Hz record under {root} (first expected: {paths[0]}.hea)")
+        raise DataError(f"no readable {sampling} Hz record under {root} "
+                        f"(first expected: {paths[0]}.hea)")
     db = db[ok].reset_index(drop=True)
     classes = [c for c, keep in zip(classes, ok) if keep]
     paths = [p for p, keep in zip(paths, ok) if keep]
@@ -146,7 +147,8 @@ def _diagnostic_classes(path: Path) -> dict[str, str | None]:
     if bad.any():
         code = frame.index[bad][0]
         raise DataError(f"data file {path}, row {code!r}: column 'diagnostic_class' holds "
-                        f"{frame.loc[code, 'diagnostic_class']!r}, not one of {', '.join(SUPERCLASSES)}")
+                        f"{frame.loc[code, 'diagnostic_class']!r}, "
+                        f"not one of {', '.join(SUPERCLASSES)}")
     return {str(code): (cls if diag else None)
             for code, cls, diag in zip(frame.index, frame["diagnostic_class"], diagnostic)}
 
@@ -198,7 +200,8 @@ def _check_records(paths: list[Path], sampling: int) -> tuple[np.ndarray, list[s
             width = sum(BYTES_PER_SAMPLE[f] for f in header.fmt)
             size = sum((path.parent / f).stat().st_size for f in files)
             if size != header.sig_len * width:
-                raise ValueError(f"{size} bytes of samples, header implies {header.sig_len * width}")
+                raise ValueError(f"{size} bytes of samples, the header implies "
+                                 f"{header.sig_len * width}")
         except (OSError, ValueError, KeyError) as err:
             bad.append(f"{path.name} ({type(err).__name__}: {err})")
             continue

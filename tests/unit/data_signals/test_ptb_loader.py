@@ -97,7 +97,8 @@ def test_undocumented_reason_names_the_record_and_field(copy: Path) -> None:
     hea = copy / "patient003" / "s0022_re.hea"
     hea.write_text(hea.read_text().replace("Reason for admission: Myocardial infarction",
                                            "Reason for admission: Flu"))
-    with pytest.raises(DataError, match=r"s0022_re\.hea: field 'Reason for admission:' holds 'Flu'"):
+    with pytest.raises(DataError,
+                       match=r"s0022_re\.hea: field 'Reason for admission:' holds 'Flu'"):
         ptb.load(copy, {})
 
 
