@@ -58,6 +58,7 @@ class DataSource:
         y = np.asarray(self.labels)
         if y.ndim == 1:
             return y.astype(np.int64)
+        y = np.nan_to_num(y, nan=0.0)  # a NaN (ignored) label counts as not positive
         return np.where(y.max(axis=1) > 0, y.argmax(axis=1), -1).astype(np.int64)
 
 
