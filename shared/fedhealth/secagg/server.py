@@ -31,6 +31,7 @@ class Aggregate:
     weight: float  # sum of the appended weights: divide `total` by it for the weighted mean
     survivors: tuple[str, ...]
     error_bound: float  # max |total_i - exact sum of clipped inputs_i| from quantization
+    quantized_sum: np.ndarray  # uint32, length dim: the unmasked mod-2^32 sum, for audits and tests
 
     def mean(self) -> np.ndarray:
         """The weighted mean update, total / weight."""
@@ -160,7 +161,8 @@ class SecAggServer:
                 acc.apply(pair_mask_key(secret, cfg.run_id, cfg.round, u, v), -pair_sign(u, v))
         values = cfg.quantizer.dequantize(acc.total)
         self.state.advance(Stage.DONE)
-        return Aggregate(values[:-1], float(values[-1]), tuple(alive), cfg.quantizer.error_bound(len(alive)))
+        bound = cfg.quantizer.error_bound(len(alive))
+        return Aggregate(values[:-1], float(values[-1]), tuple(alive), bound, acc.total)
 
     def abort(self, reason: str) -> None:
         """Abort the round from outside (for instance on a timeout)."""
