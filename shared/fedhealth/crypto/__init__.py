@@ -15,6 +15,7 @@ from fedhealth.crypto.primitives import (
     keystream_into,
     random_bytes,
     x25519_agree,
+    x25519_agree_many,
     x25519_generate,
     x25519_public,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "keystream_into",
     "random_bytes",
     "x25519_agree",
+    "x25519_agree_many",
     "x25519_generate",
     "x25519_public",
 ]

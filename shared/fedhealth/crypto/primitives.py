@@ -8,6 +8,7 @@ authentication raise `KeyVerificationError`; malformed inputs raise `ValueError`
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -94,13 +95,21 @@ def x25519_public(private_key: bytes) -> bytes:
 
 def x25519_agree(private_key: bytes, peer_public_key: bytes) -> bytes:
     """Return the 32-byte X25519 shared secret; a low-order peer key raises KeyVerificationError."""
+    return x25519_agree_many(private_key, [peer_public_key])[0]
+
+
+def x25519_agree_many(private_key: bytes, peer_public_keys: Sequence[bytes]) -> list[bytes]:
+    """Shared secrets with many peers, loading the private key once (loading costs ~2 agreements)."""
     _check_len("X25519 private key", private_key, KEY_BYTES)
-    _check_len("X25519 public key", peer_public_key, KEY_BYTES)
     key = x25519.X25519PrivateKey.from_private_bytes(private_key)
-    try:
-        return key.exchange(x25519.X25519PublicKey.from_public_bytes(peer_public_key))
-    except ValueError as exc:  # all-zero shared secret: peer sent a low-order point
-        raise KeyVerificationError("X25519 agreement with a low-order public key") from exc
+    out = []
+    for peer in peer_public_keys:
+        _check_len("X25519 public key", peer, KEY_BYTES)
+        try:
+            out.append(key.exchange(x25519.X25519PublicKey.from_public_bytes(peer)))
+        except ValueError as exc:  # all-zero shared secret: peer sent a low-order point
+            raise KeyVerificationError("X25519 agreement with a low-order public key") from exc
+    return out
 
 
 # --- HKDF ------------------------------------------------------------------------------

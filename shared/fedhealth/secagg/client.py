@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fedhealth.crypto import random_bytes, x25519_agree
+from fedhealth.crypto import random_bytes, x25519_agree_many
 from fedhealth.errors import ProtocolError
 from fedhealth.secagg import shamir, shares
 from fedhealth.secagg.config import SecAggConfig
@@ -56,6 +56,7 @@ class SecAggClient:
         self._neighbours: frozenset[str] = frozenset()
         self._seed: bytes = b""
         self._held: dict[str, tuple[Share, Share]] = {}  # owner -> (b share, masking-key share)
+        self._pair_keys: dict[str, bytes] = {}  # peer -> AES-GCM key for shares
 
     def advertise_keys(self) -> KeyBundle:
         """Stage 0: create this round's two X25519 pairs; return the signed bundle to publish."""
@@ -85,15 +86,16 @@ class SecAggClient:
         xs = [cfg.index(h) for h in holders]
         b_shares = shamir.split(self._seed, cfg.threshold, xs)
         sk_shares = shamir.split(keys.masking_private_key, cfg.threshold, xs)
+        self._pair_keys = shares.pair_keys(
+            keys.encryption_private_key, self.node_id,
+            {v: by_id[v].encryption_public_key for v in sorted(self._neighbours)}, cfg.run_id, cfg.round,
+        )
         out: dict[str, bytes] = {}
         for holder, bs, ks in zip(holders, b_shares, sk_shares, strict=True):
             if holder == self.node_id:
                 self._held[holder] = (bs, ks)
                 continue
-            out[holder] = shares.seal(
-                keys.encryption_private_key, by_id[holder].encryption_public_key,
-                cfg.run_id, cfg.round, self.node_id, holder, bs, ks,
-            )
+            out[holder] = shares.seal(self._pair_keys[holder], cfg.run_id, cfg.round, self.node_id, holder, bs, ks)
         self.state.advertised = frozenset(by_id)
         self.state.advance(Stage.COLLECT_MASKED_INPUT)
         return out
@@ -114,10 +116,7 @@ class SecAggClient:
         if strangers:
             raise ProtocolError(f"node {self.node_id!r} got shares from non-neighbours {strangers}")
         for sender, blob in received.items():
-            b_share, k_share = shares.open_(
-                keys.encryption_private_key, self._roster[sender].encryption_public_key,
-                cfg.run_id, cfg.round, sender, self.node_id, blob,
-            )
+            b_share, k_share = shares.open_(self._pair_keys[sender], cfg.run_id, cfg.round, sender, self.node_id, blob)
             if b_share.x != self._x or k_share.x != self._x:
                 raise ProtocolError(f"shares from node {sender!r} carry another holder's index")
             self._held[sender] = (b_share, k_share)
@@ -126,8 +125,8 @@ class SecAggClient:
             raise self.state.abort(f"only {len(peers) + 1} of node {self.node_id!r}'s holders shared keys")
         acc = MaskAccumulator(cfg.quantizer.quantize(update, self._rng))
         acc.apply(self_mask_key(self._seed, cfg.run_id, cfg.round, self.node_id), +1)
-        for peer in peers:
-            secret = x25519_agree(keys.masking_private_key, self._roster[peer].masking_public_key)
+        agreed = x25519_agree_many(keys.masking_private_key, [self._roster[p].masking_public_key for p in peers])
+        for peer, secret in zip(peers, agreed, strict=True):
             acc.apply(pair_mask_key(secret, cfg.run_id, cfg.round, self.node_id, peer), pair_sign(self.node_id, peer))
         self.state.shared = frozenset(peers) | {self.node_id}
         self.state.advance(Stage.UNMASK)
@@ -161,6 +160,7 @@ class SecAggClient:
         )
         self.state.advance(Stage.DONE)
         self._held.clear()
+        self._pair_keys.clear()
         return reply
 
     def _require_keys(self) -> RoundKeys:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fedhealth.crypto import x25519_agree, x25519_public
-from fedhealth.errors import ProtocolError
+from fedhealth.crypto import x25519_agree_many, x25519_public
+from fedhealth.errors import FedhealthError, ProtocolError
 from fedhealth.secagg import shamir
 from fedhealth.secagg.config import SecAggConfig
 from fedhealth.secagg.keys import KeyBundle, verify_roster
@@ -144,6 +144,16 @@ class SecAggServer:
         cfg = self.config
         self.state.responded = frozenset(self._replies)
         self._need(len(self._replies), "survivors sent unmask shares")
+        try:
+            return self._unmask()
+        except FedhealthError as exc:
+            if self.state.stage is not Stage.ABORTED:
+                self.state.abort(str(exc))
+            raise
+
+    def _unmask(self) -> Aggregate:
+        """Remove the survivors' self masks and their pairwise masks with dropped nodes."""
+        cfg = self.config
         alive = sorted(self.state.masked)
         gone = sorted(self.state.shared - self.state.masked)
         seeds = self._reconstruct(alive, 0)
@@ -155,8 +165,9 @@ class SecAggServer:
             sk = masking_keys[v]
             if x25519_public(sk) != self._roster[v].masking_public_key:
                 raise ProtocolError(f"shares of node {v!r}'s masking key do not match its public key")
-            for u in sorted(self.graph[v] & self.state.masked):
-                secret = x25519_agree(sk, self._roster[u].masking_public_key)
+            peers = sorted(self.graph[v] & self.state.masked)
+            agreed = x25519_agree_many(sk, [self._roster[u].masking_public_key for u in peers])
+            for u, secret in zip(peers, agreed, strict=True):
                 # u applied pair_sign(u, v) * mask; remove it.
                 acc.apply(pair_mask_key(secret, cfg.run_id, cfg.round, u, v), -pair_sign(u, v))
         values = cfg.quantizer.dequantize(acc.total)

@@ -8,7 +8,9 @@ a ciphertext cannot be replayed to another round, another pair or the other dire
 
 from __future__ import annotations
 
-from fedhealth.crypto import aead_decrypt, aead_encrypt, hkdf_sha256, x25519_agree
+from collections.abc import Mapping
+
+from fedhealth.crypto import aead_decrypt, aead_encrypt, hkdf_sha256, x25519_agree_many
 from fedhealth.errors import KeyVerificationError
 from fedhealth.secagg.masking import encode_fields
 from fedhealth.secagg.shamir import SHARE_BYTES, Share
@@ -17,11 +19,15 @@ _KEY_INFO = b"fedhealth/secagg/v1/share-encryption-key"
 _AD_LABEL = b"fedhealth/secagg/v1/share-ciphertext"
 
 
-def _key(my_enc_sk: bytes, peer_enc_pk: bytes, run_id: str, round_: int, a: str, b: str) -> bytes:
-    """The AES-256-GCM key both ends of the pair (a, b) derive from their encryption keys."""
-    lo, hi = sorted((a, b))
-    secret = x25519_agree(my_enc_sk, peer_enc_pk)
-    return hkdf_sha256(secret, info=_KEY_INFO + encode_fields(run_id, round_, lo, hi))
+def pair_keys(my_enc_sk: bytes, me: str, peers: Mapping[str, bytes], run_id: str, round_: int) -> dict[str, bytes]:
+    """The AES-256-GCM key shared with each peer (by id, from its encryption public key)."""
+    ids = list(peers)
+    secrets_ = x25519_agree_many(my_enc_sk, [peers[p] for p in ids])
+    out = {}
+    for peer, secret in zip(ids, secrets_, strict=True):
+        lo, hi = sorted((me, peer))
+        out[peer] = hkdf_sha256(secret, info=_KEY_INFO + encode_fields(run_id, round_, lo, hi))
+    return out
 
 
 def _ad(run_id: str, round_: int, sender: str, recipient: str) -> bytes:
@@ -30,20 +36,14 @@ def _ad(run_id: str, round_: int, sender: str, recipient: str) -> bytes:
 
 
 def seal(
-    my_enc_sk: bytes, peer_enc_pk: bytes, run_id: str, round_: int, sender: str, recipient: str,
-    b_share: Share, sk_share: Share,
+    key: bytes, run_id: str, round_: int, sender: str, recipient: str, b_share: Share, sk_share: Share
 ) -> bytes:
-    """Encrypt the sender's two shares for `recipient` (12 + 70 + 16 = 98 bytes)."""
-    key = _key(my_enc_sk, peer_enc_pk, run_id, round_, sender, recipient)
+    """Encrypt the sender's two shares for `recipient` under their pair key (98 bytes)."""
     return aead_encrypt(key, b_share.to_bytes() + sk_share.to_bytes(), _ad(run_id, round_, sender, recipient))
 
 
-def open_(
-    my_enc_sk: bytes, peer_enc_pk: bytes, run_id: str, round_: int, sender: str, recipient: str,
-    blob: bytes,
-) -> tuple[Share, Share]:
+def open_(key: bytes, run_id: str, round_: int, sender: str, recipient: str, blob: bytes) -> tuple[Share, Share]:
     """Decrypt the shares `sender` sent to `recipient`; tampering raises KeyVerificationError."""
-    key = _key(my_enc_sk, peer_enc_pk, run_id, round_, sender, recipient)
     try:
         plain = aead_decrypt(key, blob, _ad(run_id, round_, sender, recipient))
     except KeyVerificationError as exc:
