@@ -9,6 +9,7 @@ either the share of the self-mask seed (peer survived) or the share of the maski
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -57,6 +58,7 @@ class SecAggClient:
         self._seed: bytes = b""
         self._held: dict[str, tuple[Share, Share]] = {}  # owner -> (b share, masking-key share)
         self._pair_keys: dict[str, bytes] = {}  # peer -> AES-GCM key for shares
+        self.timings: dict[str, float] = {}  # seconds spent quantizing and masking, for metrics
 
     def advertise_keys(self) -> KeyBundle:
         """Stage 0: create this round's two X25519 pairs; return the signed bundle to publish."""
@@ -123,11 +125,14 @@ class SecAggClient:
         peers = sorted(received)
         if len(peers) + 1 < cfg.threshold:
             raise self.state.abort(f"only {len(peers) + 1} of node {self.node_id!r}'s holders shared keys")
+        start = time.perf_counter()
         acc = MaskAccumulator(cfg.quantizer.quantize(update, self._rng))
+        quantized = time.perf_counter()
         acc.apply(self_mask_key(self._seed, cfg.run_id, cfg.round, self.node_id), +1)
         agreed = x25519_agree_many(keys.masking_private_key, [self._roster[p].masking_public_key for p in peers])
         for peer, secret in zip(peers, agreed, strict=True):
             acc.apply(pair_mask_key(secret, cfg.run_id, cfg.round, self.node_id, peer), pair_sign(self.node_id, peer))
+        self.timings = {"quantize_s": quantized - start, "mask_s": time.perf_counter() - quantized}
         self.state.shared = frozenset(peers) | {self.node_id}
         self.state.advance(Stage.UNMASK)
         return acc.total

@@ -21,6 +21,7 @@ from fedhealth.errors import ConfigError, ProtocolError
 _INT32_MAX = 2**31 - 1
 # Slack for float64 rounding of x*scale (|x*scale| < 2^31, 53-bit mantissa): 2^31 * 2^-52.
 _FLOAT_SLACK = 2.0**-21
+_BLOCK = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -69,14 +70,22 @@ class Quantizer:
             raise ProtocolError(f"quantize expects a flat vector, got shape {x.shape}")
         if not np.all(np.isfinite(x)):
             raise ProtocolError("update holds NaN or infinite values; refusing to quantize")
-        y = np.clip(x.astype(np.float64), -self.clip, self.clip)
-        y *= self.scale
-        low = np.floor(y)
-        y -= low  # fractional part in [0, 1)
-        coins = _uniform(x.size, rng)
-        low += coins < y
-        np.clip(low, -self.levels, self.levels, out=low)
-        return low.astype(np.int32).view(np.uint32)
+        out = np.empty(x.size, dtype=np.int32)
+        coins = _Coins(x.size, rng)
+        block = min(_BLOCK, x.size)
+        y, low = np.empty(block), np.empty(block)
+        for start in range(0, x.size, _BLOCK):  # cache-sized blocks: ~2x faster than whole arrays
+            xb = x[start : start + _BLOCK]
+            yb, lb = y[: xb.size], low[: xb.size]
+            yb[:] = xb  # to float64 first: clipping float32 would round the clip bound to float32
+            np.clip(yb, -self.clip, self.clip, out=yb)
+            yb *= self.scale
+            np.floor(yb, out=lb)
+            yb -= lb  # fractional part in [0, 1)
+            lb += coins.take(xb.size) < yb  # round up with probability = fractional part
+            np.clip(lb, -self.levels, self.levels, out=lb)
+            out[start : start + xb.size] = lb
+        return out.view(np.uint32)
 
     def dequantize(self, total: np.ndarray) -> np.ndarray:
         """Map a mod-2^32 sum of quantized vectors back to the float64 sum of the inputs."""
@@ -84,10 +93,23 @@ class Quantizer:
         return total.view(np.int32).astype(np.float64) / self.scale
 
 
-def _uniform(n: int, rng: np.random.Generator | None) -> np.ndarray:
-    """Return `n` uniform floats in [0, 1) from `rng`, or from a fresh ChaCha20 keystream."""
-    if rng is not None:
-        return rng.random(n)
-    words = np.empty(n, dtype=np.uint32)
-    keystream_into(random_bytes(32), bytes(16), words)
-    return words * (1.0 / 2**32)
+class _Coins:
+    """Uniform floats in [0, 1), drawn block by block from `rng` or a fresh ChaCha20 keystream."""
+
+    def __init__(self, n: int, rng: np.random.Generator | None) -> None:
+        """Prepare `n` coins; without `rng`, the keystream key comes from the OS CSPRNG."""
+        self._rng = rng
+        self._pos = 0
+        if rng is None:
+            self._words = np.empty(n, dtype="<u4")
+            keystream_into(random_bytes(32), bytes(16), self._words)
+            self._buf = np.empty(min(n, _BLOCK))
+
+    def take(self, k: int) -> np.ndarray:
+        """The next k coins."""
+        if self._rng is not None:
+            return self._rng.random(k)
+        out = self._buf[:k]
+        np.multiply(self._words[self._pos : self._pos + k], 2.0**-32, out=out)
+        self._pos += k
+        return out

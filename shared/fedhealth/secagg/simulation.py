@@ -20,9 +20,12 @@ from fedhealth.secagg.server import Aggregate, SecAggServer
 
 @dataclass
 class Timings:
-    """Seconds spent per stage: masked_input per node, and the server's finish()."""
+    """Seconds per node in masked_input (and its quantize / mask parts), the server's finish(), bytes sent."""
 
     masked_input: dict[str, float] = field(default_factory=dict)
+    quantize: dict[str, float] = field(default_factory=dict)
+    mask: dict[str, float] = field(default_factory=dict)
+    share_bytes: dict[str, int] = field(default_factory=dict)
     server_unmask: float = 0.0
     upload_bytes: dict[str, int] = field(default_factory=dict)
 
@@ -55,16 +58,22 @@ def run_round(
     server = SecAggServer(config, graph_seed=graph_seed, identities=identities)
     roster = server.collect_keys([c.advertise_keys() for c in clients.values()])
     for node, c in clients.items():
-        server.add_shares(node, c.share_keys(roster, graph_seed))
+        outgoing = c.share_keys(roster, graph_seed)
+        if timings is not None:
+            timings.share_bytes[node] = sum(len(b) for b in outgoing.values())
+        server.add_shares(node, outgoing)
     inbox = server.route_shares()
     for node in inbox:
         if node in drop_after_share:
             continue
+        update = updates[node]
         start = time.perf_counter()
-        masked = clients[node].masked_input(inbox[node], updates[node])
+        masked = clients[node].masked_input(inbox[node], update)
         if timings is not None:
             timings.masked_input[node] = time.perf_counter() - start
             timings.upload_bytes[node] = masked.nbytes
+            timings.quantize[node] = clients[node].timings["quantize_s"]
+            timings.mask[node] = clients[node].timings["mask_s"]
         server.add_masked_input(node, masked)
     survivors, dropped = server.unmask_request()
     for node in survivors:
