@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterator, Mapping
 
 import numpy as np
-
 from fedhealth.secagg import SecAggConfig
 from fedhealth.secagg.simulation import Timings, run_round
 
@@ -71,8 +70,13 @@ def bench_one(n: int, d: int, dropout: float, repeats: int) -> dict:
         unmask.append(timings.server_unmask)
     ms = lambda xs: round(1e3 * statistics.median(xs), 2)  # noqa: E731
     return {
-        "n": n, "d": d, "dropout": dropout, "threshold": t, "survivors": n - n_drop,
-        "repeats": repeats, "graph": "complete",
+        "n": n,
+        "d": d,
+        "dropout": dropout,
+        "threshold": t,
+        "survivors": n - n_drop,
+        "repeats": repeats,
+        "graph": "complete",
         "node_masking_ms_median": ms(mask),
         "node_quantize_ms_median": ms(quant),
         "node_masked_input_stage_ms_median": ms(masked_in),

@@ -99,7 +99,7 @@ def x25519_agree(private_key: bytes, peer_public_key: bytes) -> bytes:
 
 
 def x25519_agree_many(private_key: bytes, peer_public_keys: Sequence[bytes]) -> list[bytes]:
-    """Shared secrets with many peers, loading the private key once (loading costs ~2 agreements)."""
+    """Shared secrets with many peers, loading the private key once (a load costs ~2 agreements)."""
     _check_len("X25519 private key", private_key, KEY_BYTES)
     key = x25519.X25519PrivateKey.from_private_bytes(private_key)
     out = []
@@ -115,7 +115,9 @@ def x25519_agree_many(private_key: bytes, peer_public_keys: Sequence[bytes]) -> 
 # --- HKDF ------------------------------------------------------------------------------
 
 
-def hkdf_sha256(ikm: bytes, *, info: bytes, length: int = KEY_BYTES, salt: bytes | None = None) -> bytes:
+def hkdf_sha256(
+    ikm: bytes, *, info: bytes, length: int = KEY_BYTES, salt: bytes | None = None
+) -> bytes:
     """Derive `length` bytes from `ikm` with HKDF-SHA256; `info` labels the use (required)."""
     if not info:
         raise ValueError("HKDF needs a non-empty info label naming the key's use")
@@ -138,7 +140,9 @@ def aead_decrypt(key: bytes, blob: bytes, associated_data: bytes) -> bytes:
     if len(blob) < AEAD_NONCE_BYTES + 16:
         raise KeyVerificationError("AES-GCM ciphertext is too short")
     try:
-        return AESGCM(key).decrypt(blob[:AEAD_NONCE_BYTES], blob[AEAD_NONCE_BYTES:], associated_data)
+        return AESGCM(key).decrypt(
+            blob[:AEAD_NONCE_BYTES], blob[AEAD_NONCE_BYTES:], associated_data
+        )
     except InvalidTag as exc:
         raise KeyVerificationError("AES-GCM authentication failed") from exc
 

@@ -1,4 +1,4 @@
-"""Secure aggregation (Bonawitz et al. CCS 2017, with dropout recovery) and SecAgg+ (Bell et al. 2020).
+"""Secure aggregation (Bonawitz et al. 2017) with dropout recovery, and SecAgg+ (Bell et al. 2020).
 
 Pure functions and two state machines, no networking: `SecAggClient` for a hospital node,
 `SecAggServer` for the coordinator. Byte formats are fixed-width and documented per module.

@@ -44,7 +44,7 @@ class SecAggClient:
         identities: Mapping[str, bytes] | None = None,
         rng: np.random.Generator | None = None,
     ) -> None:
-        """`identities`: trusted identity keys by node (else those in the bundles); `rng`: rounding coins."""
+        """`identities`: trusted identity keys (else the bundles' own); `rng`: rounding coins."""
         self.config = config
         self.node_id = node_id
         self._x = config.index(node_id)
@@ -63,11 +63,15 @@ class SecAggClient:
     def advertise_keys(self) -> KeyBundle:
         """Stage 0: create this round's two X25519 pairs; return the signed bundle to publish."""
         self.state.expect(Stage.ADVERTISE_KEYS)
-        self._keys, bundle = new_round_keys(self._identity, self.config.run_id, self.config.round, self.node_id)
+        self._keys, bundle = new_round_keys(
+            self._identity, self.config.run_id, self.config.round, self.node_id
+        )
         self.state.advance(Stage.SHARE_KEYS)
         return bundle
 
-    def share_keys(self, roster: Sequence[KeyBundle], graph_seed: bytes | None = None) -> dict[str, bytes]:
+    def share_keys(
+        self, roster: Sequence[KeyBundle], graph_seed: bytes | None = None
+    ) -> dict[str, bytes]:
         """Stage 1: verify the roster, draw b_u, and return encrypted shares by recipient id."""
         self.state.expect(Stage.SHARE_KEYS)
         keys = self._require_keys()
@@ -83,21 +87,28 @@ class SecAggClient:
         self._neighbours = cfg.neighbours(graph_seed)[self.node_id] & by_id.keys()
         holders = sorted(self._neighbours | {self.node_id})
         if len(holders) < cfg.threshold:
-            raise self.state.abort(f"{len(holders)} share holders for node {self.node_id!r}, need {cfg.threshold}")
+            raise self.state.abort(
+                f"{len(holders)} share holders for node {self.node_id!r}, need {cfg.threshold}"
+            )
         self._seed = random_bytes(shamir.SECRET_BYTES)
         xs = [cfg.index(h) for h in holders]
         b_shares = shamir.split(self._seed, cfg.threshold, xs)
         sk_shares = shamir.split(keys.masking_private_key, cfg.threshold, xs)
         self._pair_keys = shares.pair_keys(
-            keys.encryption_private_key, self.node_id,
-            {v: by_id[v].encryption_public_key for v in sorted(self._neighbours)}, cfg.run_id, cfg.round,
+            keys.encryption_private_key,
+            self.node_id,
+            {v: by_id[v].encryption_public_key for v in sorted(self._neighbours)},
+            cfg.run_id,
+            cfg.round,
         )
         out: dict[str, bytes] = {}
         for holder, bs, ks in zip(holders, b_shares, sk_shares, strict=True):
             if holder == self.node_id:
                 self._held[holder] = (bs, ks)
                 continue
-            out[holder] = shares.seal(self._pair_keys[holder], cfg.run_id, cfg.round, self.node_id, holder, bs, ks)
+            out[holder] = shares.seal(
+                self._pair_keys[holder], cfg.run_id, cfg.round, self.node_id, holder, bs, ks
+            )
         self.state.advertised = frozenset(by_id)
         self.state.advance(Stage.COLLECT_MASKED_INPUT)
         return out
@@ -118,20 +129,29 @@ class SecAggClient:
         if strangers:
             raise ProtocolError(f"node {self.node_id!r} got shares from non-neighbours {strangers}")
         for sender, blob in received.items():
-            b_share, k_share = shares.open_(self._pair_keys[sender], cfg.run_id, cfg.round, sender, self.node_id, blob)
+            b_share, k_share = shares.open_(
+                self._pair_keys[sender], cfg.run_id, cfg.round, sender, self.node_id, blob
+            )
             if b_share.x != self._x or k_share.x != self._x:
                 raise ProtocolError(f"shares from node {sender!r} carry another holder's index")
             self._held[sender] = (b_share, k_share)
         peers = sorted(received)
         if len(peers) + 1 < cfg.threshold:
-            raise self.state.abort(f"only {len(peers) + 1} of node {self.node_id!r}'s holders shared keys")
+            raise self.state.abort(
+                f"only {len(peers) + 1} of node {self.node_id!r}'s holders shared keys"
+            )
         start = time.perf_counter()
         acc = MaskAccumulator(cfg.quantizer.quantize(update, self._rng))
         quantized = time.perf_counter()
         acc.apply(self_mask_key(self._seed, cfg.run_id, cfg.round, self.node_id), +1)
-        agreed = x25519_agree_many(keys.masking_private_key, [self._roster[p].masking_public_key for p in peers])
+        agreed = x25519_agree_many(
+            keys.masking_private_key, [self._roster[p].masking_public_key for p in peers]
+        )
         for peer, secret in zip(peers, agreed, strict=True):
-            acc.apply(pair_mask_key(secret, cfg.run_id, cfg.round, self.node_id, peer), pair_sign(self.node_id, peer))
+            acc.apply(
+                pair_mask_key(secret, cfg.run_id, cfg.round, self.node_id, peer),
+                pair_sign(self.node_id, peer),
+            )
         self.timings = {"quantize_s": quantized - start, "mask_s": time.perf_counter() - quantized}
         self.state.shared = frozenset(peers) | {self.node_id}
         self.state.advance(Stage.UNMASK)
@@ -155,7 +175,9 @@ class SecAggClient:
         if unlisted:
             problems.append(f"peers {unlisted} are neither survivors nor dropped")
         if len(alive) < self.config.threshold:
-            problems.append(f"{len(alive)} survivors is below the threshold {self.config.threshold}")
+            problems.append(
+                f"{len(alive)} survivors is below the threshold {self.config.threshold}"
+            )
         if problems:
             self.state.advance(Stage.ABORTED)
             raise ProtocolError(f"node {self.node_id!r} refuses to unmask: " + "; ".join(problems))

@@ -78,7 +78,9 @@ class SecAggConfig:
         try:
             return self.node_ids.index(node_id) + 1
         except ValueError:
-            raise ConfigError(f"node {node_id!r} is not part of round {self.run_id}/{self.round}") from None
+            raise ConfigError(
+                f"node {node_id!r} is not part of round {self.run_id}/{self.round}"
+            ) from None
 
     def neighbours(self, seed: bytes | None) -> dict[str, frozenset[str]]:
         """The neighbour graph; for SecAgg+ the revealed seed is checked against the commitment."""

@@ -37,7 +37,9 @@ def commit(seed: bytes) -> bytes:
 def verify_reveal(commitment: bytes, seed: bytes) -> None:
     """Raise KeyVerificationError unless `seed` opens `commitment`."""
     if len(seed) != SEED_BYTES or not hmac.compare_digest(commit(seed), commitment):
-        raise KeyVerificationError("the revealed graph seed does not match the coordinator's commitment")
+        raise KeyVerificationError(
+            "the revealed graph seed does not match the coordinator's commitment"
+        )
 
 
 def recommended_degree(n: int) -> int:
@@ -45,7 +47,9 @@ def recommended_degree(n: int) -> int:
     return min(n - 1, max(4, 3 * math.ceil(math.log2(max(n, 2)))))
 
 
-def neighbours(node_ids: Sequence[str], degree: int, seed: bytes | None) -> dict[str, frozenset[str]]:
+def neighbours(
+    node_ids: Sequence[str], degree: int, seed: bytes | None
+) -> dict[str, frozenset[str]]:
     """Return each node's neighbour set; complete when degree >= n - 1 (seed then unused)."""
     ids = sorted(node_ids)
     n = len(ids)
@@ -86,7 +90,11 @@ def _shuffle(ids: list[str], seed: bytes) -> list[str]:
         bound = (2**64 // (i + 1)) * (i + 1)
         while True:
             if counter == len(words):  # very large n: extend the stream
-                more = hkdf_sha256(seed + counter.to_bytes(8, "big"), info=b"fedhealth/secagg/v1/graph-order", length=8 * 255)
+                more = hkdf_sha256(
+                    seed + counter.to_bytes(8, "big"),
+                    info=b"fedhealth/secagg/v1/graph-order",
+                    length=8 * 255,
+                )
                 words += [int.from_bytes(more[k : k + 8], "big") for k in range(0, len(more), 8)]
             w = words[counter]
             counter += 1

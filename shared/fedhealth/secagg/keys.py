@@ -43,16 +43,22 @@ def signed_message(run_id: str, round_: int, node_id: str, enc_pk: bytes, mask_p
     return _SIGNED_LABEL + encode_fields(run_id, round_, node_id, enc_pk, mask_pk)
 
 
-def new_round_keys(identity_private_key: bytes, run_id: str, round_: int, node_id: str) -> tuple[RoundKeys, KeyBundle]:
+def new_round_keys(
+    identity_private_key: bytes, run_id: str, round_: int, node_id: str
+) -> tuple[RoundKeys, KeyBundle]:
     """Create two fresh X25519 pairs for this round and the signed bundle that publishes them."""
     enc_sk, enc_pk = x25519_generate()
     mask_sk, mask_pk = x25519_generate()
-    sig = ed25519_sign(identity_private_key, signed_message(run_id, round_, node_id, enc_pk, mask_pk))
+    sig = ed25519_sign(
+        identity_private_key, signed_message(run_id, round_, node_id, enc_pk, mask_pk)
+    )
     keys = RoundKeys(enc_sk, enc_pk, mask_sk, mask_pk)
     return keys, KeyBundle(node_id, enc_pk, mask_pk, sig, ed25519_public(identity_private_key))
 
 
-def verify_bundle(bundle: KeyBundle, run_id: str, round_: int, identity: bytes | None = None) -> None:
+def verify_bundle(
+    bundle: KeyBundle, run_id: str, round_: int, identity: bytes | None = None
+) -> None:
     """Raise KeyVerificationError naming the node unless its bundle is validly signed.
 
     `identity` is the node's trusted identity key (from provisioning); when given, the

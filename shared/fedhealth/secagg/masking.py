@@ -25,7 +25,13 @@ def encode_fields(*fields: bytes | str | int) -> bytes:
     """Unambiguously encode fields: each as a 4-byte big-endian length, then its bytes."""
     out = bytearray()
     for f in fields:
-        raw = f.encode("utf-8") if isinstance(f, str) else f.to_bytes(8, "big") if isinstance(f, int) else bytes(f)
+        raw = (
+            f.encode("utf-8")
+            if isinstance(f, str)
+            else f.to_bytes(8, "big")
+            if isinstance(f, int)
+            else bytes(f)
+        )
         out += len(raw).to_bytes(4, "big") + raw
     return bytes(out)
 

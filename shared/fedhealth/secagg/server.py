@@ -122,7 +122,12 @@ class SecAggServer:
 
     # -- stage 3 -------------------------------------------------------------------------
 
-    def add_unmask_shares(self, node_id: str, self_mask_shares: Mapping[str, bytes], masking_key_shares: Mapping[str, bytes]) -> None:
+    def add_unmask_shares(
+        self,
+        node_id: str,
+        self_mask_shares: Mapping[str, bytes],
+        masking_key_shares: Mapping[str, bytes],
+    ) -> None:
         """Take one survivor's shares: of survivors' seeds and of dropped nodes' masking keys."""
         self.state.expect(Stage.UNMASK)
         if node_id not in self.state.masked or node_id in self._replies:
@@ -132,8 +137,10 @@ class SecAggServer:
         if not set(self_mask_shares) <= alive or not set(masking_key_shares) <= gone:
             raise ProtocolError(f"node {node_id!r} sent shares for the wrong nodes")
         x = self.config.index(node_id)
-        parsed = ({o: Share.from_bytes(s) for o, s in self_mask_shares.items()},
-                  {o: Share.from_bytes(s) for o, s in masking_key_shares.items()})
+        parsed = (
+            {o: Share.from_bytes(s) for o, s in self_mask_shares.items()},
+            {o: Share.from_bytes(s) for o, s in masking_key_shares.items()},
+        )
         if any(s.x != x for d in parsed for s in d.values()):
             raise ProtocolError(f"node {node_id!r} sent shares with another holder's index")
         self._replies[node_id] = parsed
@@ -141,7 +148,6 @@ class SecAggServer:
     def finish(self) -> Aggregate:
         """Reconstruct the secrets, remove the masks, dequantize; return the Aggregate."""
         self.state.expect(Stage.UNMASK)
-        cfg = self.config
         self.state.responded = frozenset(self._replies)
         self._need(len(self._replies), "survivors sent unmask shares")
         try:
@@ -164,7 +170,9 @@ class SecAggServer:
         for v in gone:
             sk = masking_keys[v]
             if x25519_public(sk) != self._roster[v].masking_public_key:
-                raise ProtocolError(f"shares of node {v!r}'s masking key do not match its public key")
+                raise ProtocolError(
+                    f"shares of node {v!r}'s masking key do not match its public key"
+                )
             peers = sorted(self.graph[v] & self.state.masked)
             agreed = x25519_agree_many(sk, [self._roster[u].masking_public_key for u in peers])
             for u, secret in zip(peers, agreed, strict=True):
@@ -180,7 +188,7 @@ class SecAggServer:
         self.state.abort(reason)
 
     def _reconstruct(self, owners: Sequence[str], which: int) -> dict[str, bytes]:
-        """Recover secret `which` (0: seed b_u, 1: masking key) of each owner, batching by holder set."""
+        """Recover secret `which` (0: seed b_u, 1: masking key) of each owner, batched."""
         t = self.config.threshold
         groups: dict[tuple[int, ...], list[tuple[str, list[int]]]] = {}
         for owner in owners:
@@ -216,5 +224,7 @@ def decode_masked(data: np.ndarray | bytes, dim: int) -> np.ndarray:
         return np.frombuffer(data, dtype="<u4")
     arr = np.asarray(data)
     if arr.dtype != np.uint32 or arr.shape != (dim,):
-        raise ProtocolError(f"masked input must be uint32 of shape ({dim},), got {arr.dtype} {arr.shape}")
+        raise ProtocolError(
+            f"masked input must be uint32 of shape ({dim},), got {arr.dtype} {arr.shape}"
+        )
     return arr

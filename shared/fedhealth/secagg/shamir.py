@@ -75,10 +75,14 @@ def lagrange_at_zero(xs: Sequence[int]) -> list[int]:
 
 def reconstruct(shares: Sequence[Share], threshold: int) -> bytes:
     """Recover a secret from its first `threshold` shares; fewer raises ProtocolError."""
-    return reconstruct_batch([s.x for s in shares[:threshold]], [[s.y for s in shares]], threshold)[0]
+    return reconstruct_batch([s.x for s in shares[:threshold]], [[s.y for s in shares]], threshold)[
+        0
+    ]
 
 
-def reconstruct_batch(xs: Sequence[int], ys: Sequence[Sequence[int]], threshold: int) -> list[bytes]:
+def reconstruct_batch(
+    xs: Sequence[int], ys: Sequence[Sequence[int]], threshold: int
+) -> list[bytes]:
     """Recover many secrets shared with the same holders: ys[k][i] is holder xs[i]'s share of k.
 
     Uses the first `threshold` holders; the Lagrange coefficients are computed once.
@@ -91,7 +95,7 @@ def reconstruct_batch(xs: Sequence[int], ys: Sequence[Sequence[int]], threshold:
     for row in ys:
         if len(row) < threshold:
             raise ProtocolError(f"{len(row)} shares cannot recover a {threshold}-of-n secret")
-        value = sum(l * y for l, y in zip(lam, row[:threshold], strict=True)) % PRIME
+        value = sum(c * y for c, y in zip(lam, row[:threshold], strict=True)) % PRIME
         if value >= 2 ** (8 * SECRET_BYTES):
             raise ProtocolError("Shamir reconstruction gave an out-of-range secret: bad shares")
         out.append(value.to_bytes(SECRET_BYTES, "big"))

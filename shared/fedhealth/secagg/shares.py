@@ -19,7 +19,9 @@ _KEY_INFO = b"fedhealth/secagg/v1/share-encryption-key"
 _AD_LABEL = b"fedhealth/secagg/v1/share-ciphertext"
 
 
-def pair_keys(my_enc_sk: bytes, me: str, peers: Mapping[str, bytes], run_id: str, round_: int) -> dict[str, bytes]:
+def pair_keys(
+    my_enc_sk: bytes, me: str, peers: Mapping[str, bytes], run_id: str, round_: int
+) -> dict[str, bytes]:
     """The AES-256-GCM key shared with each peer (by id, from its encryption public key)."""
     ids = list(peers)
     secrets_ = x25519_agree_many(my_enc_sk, [peers[p] for p in ids])
@@ -36,13 +38,23 @@ def _ad(run_id: str, round_: int, sender: str, recipient: str) -> bytes:
 
 
 def seal(
-    key: bytes, run_id: str, round_: int, sender: str, recipient: str, b_share: Share, sk_share: Share
+    key: bytes,
+    run_id: str,
+    round_: int,
+    sender: str,
+    recipient: str,
+    b_share: Share,
+    sk_share: Share,
 ) -> bytes:
     """Encrypt the sender's two shares for `recipient` under their pair key (98 bytes)."""
-    return aead_encrypt(key, b_share.to_bytes() + sk_share.to_bytes(), _ad(run_id, round_, sender, recipient))
+    return aead_encrypt(
+        key, b_share.to_bytes() + sk_share.to_bytes(), _ad(run_id, round_, sender, recipient)
+    )
 
 
-def open_(key: bytes, run_id: str, round_: int, sender: str, recipient: str, blob: bytes) -> tuple[Share, Share]:
+def open_(
+    key: bytes, run_id: str, round_: int, sender: str, recipient: str, blob: bytes
+) -> tuple[Share, Share]:
     """Decrypt the shares `sender` sent to `recipient`; tampering raises KeyVerificationError."""
     try:
         plain = aead_decrypt(key, blob, _ad(run_id, round_, sender, recipient))

@@ -20,7 +20,7 @@ from fedhealth.secagg.server import Aggregate, SecAggServer
 
 @dataclass
 class Timings:
-    """Seconds per node in masked_input (and its quantize / mask parts), the server's finish(), bytes sent."""
+    """Seconds in masked_input per node (and its quantize, mask parts) and in finish(); bytes."""
 
     masked_input: dict[str, float] = field(default_factory=dict)
     quantize: dict[str, float] = field(default_factory=dict)

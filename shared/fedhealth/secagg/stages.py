@@ -37,7 +37,7 @@ STAGES: tuple[Stage, ...] = (
 )
 
 TRANSITIONS: frozenset[tuple[Stage, Stage]] = frozenset(
-    {(a, b) for a, b in zip(STAGES, STAGES[1:])}
+    {(a, b) for a, b in zip(STAGES, STAGES[1:], strict=False)}
     | {(s, Stage.ABORTED) for s in STAGES if s is not Stage.DONE}
 )
 

@@ -6,7 +6,6 @@ import dataclasses
 import itertools
 
 import pytest
-
 from fedhealth.crypto import ed25519_generate
 from fedhealth.errors import KeyVerificationError, ProtocolError
 from fedhealth.secagg.keys import new_round_keys, verify_bundle, verify_roster
@@ -68,7 +67,7 @@ def test_roster_reports_every_bad_node_at_once() -> None:
 
 def test_stage_order_and_every_unlisted_transition_is_rejected() -> None:
     assert STAGES[0] is Stage.ADVERTISE_KEYS and STAGES[-1] is Stage.DONE
-    allowed = {(a, b) for a, b in zip(STAGES, STAGES[1:])}
+    allowed = {(a, b) for a, b in zip(STAGES, STAGES[1:], strict=False)}
     allowed |= {(s, Stage.ABORTED) for s in Stage if s not in (Stage.DONE, Stage.ABORTED)}
     assert TRANSITIONS == allowed
     for a, b in itertools.product(Stage, repeat=2):

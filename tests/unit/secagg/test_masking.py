@@ -5,9 +5,6 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from fedhealth.crypto import keystream, x25519_agree, x25519_generate
 from fedhealth.secagg.masking import (
     MaskAccumulator,
@@ -16,8 +13,12 @@ from fedhealth.secagg.masking import (
     pair_sign,
     self_mask_key,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-node_ids = st.lists(st.text("abcdefgh0123456789", min_size=1, max_size=6), min_size=2, max_size=7, unique=True)
+node_ids = st.lists(
+    st.text("abcdefgh0123456789", min_size=1, max_size=6), min_size=2, max_size=7, unique=True
+)
 
 
 @settings(max_examples=25, deadline=None)
@@ -40,8 +41,18 @@ def test_mask_is_the_keystream_as_little_endian_uint32() -> None:
 def test_masks_are_bound_to_run_round_and_ids() -> None:
     seed = b"\x01" * 32
     base = self_mask_key(seed, "run", 1, "a")
-    assert len({base, self_mask_key(seed, "run", 2, "a"), self_mask_key(seed, "run2", 1, "a"),
-                self_mask_key(seed, "run", 1, "b"), pair_mask_key(seed, "run", 1, "a", "b")}) == 5
+    assert (
+        len(
+            {
+                base,
+                self_mask_key(seed, "run", 2, "a"),
+                self_mask_key(seed, "run2", 1, "a"),
+                self_mask_key(seed, "run", 1, "b"),
+                pair_mask_key(seed, "run", 1, "a", "b"),
+            }
+        )
+        == 5
+    )
     assert pair_mask_key(seed, "run", 1, "a", "b") == pair_mask_key(seed, "run", 1, "b", "a")
     # length-prefixed fields: ("ab", "c") and ("a", "bc") must not collide
     assert pair_mask_key(seed, "r", 1, "ab", "c") != pair_mask_key(seed, "r", 1, "a", "bc")

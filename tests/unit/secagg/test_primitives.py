@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from fedhealth.crypto import (
     aead_decrypt,
     aead_encrypt,
@@ -25,7 +24,10 @@ h = bytes.fromhex
 
 def test_hkdf_rfc5869_case1() -> None:
     okm = hkdf_sha256(
-        h("0b" * 22), salt=h("000102030405060708090a0b0c"), info=h("f0f1f2f3f4f5f6f7f8f9"), length=42
+        h("0b" * 22),
+        salt=h("000102030405060708090a0b0c"),
+        info=h("f0f1f2f3f4f5f6f7f8f9"),
+        length=42,
     )
     assert okm == h(
         "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fedhealth.errors import ConfigError, ProtocolError
+from fedhealth.secagg.quantize import Quantizer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-
-from fedhealth.errors import ConfigError, ProtocolError
-from fedhealth.secagg.quantize import Quantizer
 
 floats = st.floats(-1e4, 1e4, allow_nan=False, width=32)
 
@@ -21,7 +20,9 @@ floats = st.floats(-1e4, 1e4, allow_nan=False, width=32)
     data=st.data(),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_sum_error_is_within_the_stated_bound(clip: float, n: int, data: st.DataObject, seed: int) -> None:
+def test_sum_error_is_within_the_stated_bound(
+    clip: float, n: int, data: st.DataObject, seed: int
+) -> None:
     q = Quantizer(clip, n)
     k = data.draw(st.integers(1, min(n, 12)))
     xs = [data.draw(arrays(np.float32, 8, elements=floats)) for _ in range(k)]

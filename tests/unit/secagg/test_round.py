@@ -8,13 +8,12 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from scipy import stats
-
 from fedhealth.errors import KeyVerificationError, ProtocolError
 from fedhealth.secagg import BelowThreshold, SecAggConfig, SecAggServer, Stage, graph
 from fedhealth.secagg.simulation import make_clients, run_round
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import stats
 
 
 def _ids(n: int) -> tuple[str, ...]:
@@ -104,7 +103,9 @@ def test_n10_t6_five_dropouts_abort_and_the_next_round_succeeds() -> None:
 def test_secagg_plus_sparse_graph_is_exact_with_dropouts() -> None:
     ids = _ids(30)
     seed, commitment = graph.new_seed()
-    cfg = SecAggConfig("run", 3, ids, threshold=5, dim=16, clip=40.0, degree=6, graph_commitment=commitment)
+    cfg = SecAggConfig(
+        "run", 3, ids, threshold=5, dim=16, clip=40.0, degree=6, graph_commitment=commitment
+    )
     assert cfg.is_sparse and cfg.holders_per_node == 7
     updates = _updates(ids, 16)
     g = graph.neighbours(ids, 6, seed)
@@ -117,7 +118,9 @@ def test_secagg_plus_sparse_graph_is_exact_with_dropouts() -> None:
 def test_secagg_plus_refuses_a_graph_seed_that_does_not_open_the_commitment() -> None:
     ids = _ids(12)
     _, commitment = graph.new_seed()
-    cfg = SecAggConfig("run", 3, ids, threshold=4, dim=4, clip=1.0, degree=4, graph_commitment=commitment)
+    cfg = SecAggConfig(
+        "run", 3, ids, threshold=4, dim=4, clip=1.0, degree=4, graph_commitment=commitment
+    )
     with pytest.raises(KeyVerificationError, match="commitment"):
         run_round(cfg, _updates(ids, 4), graph_seed=bytes(32))
 
@@ -179,9 +182,19 @@ def test_tampered_share_ciphertext_is_detected() -> None:
 
 def test_server_has_no_way_to_receive_an_unmasked_update() -> None:
     ids, clients, server = _round_to_unmask(drop=frozenset({_ids(5)[4]}))
-    public = {n for n, _ in inspect.getmembers(SecAggServer, inspect.isfunction) if not n.startswith("_")}
-    assert public == {"collect_keys", "add_shares", "route_shares", "add_masked_input",
-                      "unmask_request", "add_unmask_shares", "finish", "abort"}
+    public = {
+        n for n, _ in inspect.getmembers(SecAggServer, inspect.isfunction) if not n.startswith("_")
+    }
+    assert public == {
+        "collect_keys",
+        "add_shares",
+        "route_shares",
+        "add_masked_input",
+        "unmask_request",
+        "add_unmask_shares",
+        "finish",
+        "abort",
+    }
     with pytest.raises(ProtocolError):  # a float vector is not a masked input
         server.add_masked_input(ids[4], np.zeros(4, np.float32))
 
@@ -214,4 +227,7 @@ def test_single_masked_upload_is_indistinguishable_from_uniform_bytes() -> None:
     assert stats.chisquare(counts).pvalue > 1e-4
     # the test has power: the unmasked quantized vector fails it badly
     q = cfg.quantizer.quantize(plain)
-    assert stats.chisquare(np.bincount(np.frombuffer(q.tobytes(), np.uint8), minlength=256)).pvalue < 1e-12
+    assert (
+        stats.chisquare(np.bincount(np.frombuffer(q.tobytes(), np.uint8), minlength=256)).pvalue
+        < 1e-12
+    )

@@ -5,12 +5,11 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from fedhealth.errors import ProtocolError
 from fedhealth.secagg import shamir
 from fedhealth.secagg.shamir import PRIME, Share
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 secrets32 = st.binary(min_size=32, max_size=32)
 
@@ -41,7 +40,9 @@ def test_field_is_prime_and_holds_any_32_byte_secret() -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(secret=secrets32, n=st.integers(2, 30), data=st.data())
-def test_any_t_shares_reconstruct_and_t_minus_1_do_not(secret: bytes, n: int, data: st.DataObject) -> None:
+def test_any_t_shares_reconstruct_and_t_minus_1_do_not(
+    secret: bytes, n: int, data: st.DataObject
+) -> None:
     t = data.draw(st.integers(2, n))
     xs = data.draw(st.lists(st.integers(1, 65535), min_size=n, max_size=n, unique=True))
     shares = shamir.split(secret, t, xs)
@@ -50,7 +51,7 @@ def test_any_t_shares_reconstruct_and_t_minus_1_do_not(secret: bytes, n: int, da
     # t-1 shares interpolate a different polynomial: the value at 0 is not the secret.
     fewer = chosen[: t - 1]
     lam = shamir.lagrange_at_zero([s.x for s in fewer])
-    guess = sum(l * s.y for l, s in zip(lam, fewer)) % PRIME
+    guess = sum(c * s.y for c, s in zip(lam, fewer, strict=True)) % PRIME
     assert guess != int.from_bytes(secret, "big")
     with pytest.raises(ProtocolError):
         shamir.reconstruct(fewer, t)
