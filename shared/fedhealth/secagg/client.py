@@ -186,8 +186,9 @@ class SecAggClient:
             masking_key_shares={o: s[1].to_bytes() for o, s in self._held.items() if o in gone},
         )
         self.state.advance(Stage.DONE)
-        self._held.clear()
+        self._held.clear()  # drop every secret this round no longer needs
         self._pair_keys.clear()
+        self._seed = b""
         return reply
 
     def _require_keys(self) -> RoundKeys:
