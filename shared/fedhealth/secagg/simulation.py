@@ -34,14 +34,12 @@ def make_clients(
     config: SecAggConfig, rngs: Mapping[str, np.random.Generator] | None = None
 ) -> tuple[dict[str, SecAggClient], dict[str, bytes]]:
     """One client per node with a fresh identity key; returns (clients, identity public keys)."""
-    clients, identities = {}, {}
-    for node in config.node_ids:
-        sk, pk = ed25519_generate()
-        identities[node] = pk
-        rng = None if rngs is None else rngs[node]
-        clients[node] = SecAggClient(config, node, sk, rng=rng)
-    for c in clients.values():
-        c._identities = identities  # each node trusts the provisioned identities
+    keys = {node: ed25519_generate() for node in config.node_ids}
+    identities = {node: pk for node, (_, pk) in keys.items()}  # as provisioned to every node
+    clients = {
+        node: SecAggClient(config, node, sk, identities, None if rngs is None else rngs[node])
+        for node, (sk, _) in keys.items()
+    }
     return clients, identities
 
 
