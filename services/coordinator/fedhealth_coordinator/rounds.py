@@ -29,7 +29,6 @@ from fedhealth_coordinator.collect import Collector, Outcome
 from fedhealth_coordinator.nodes import Registry
 from fedhealth_coordinator.settings import CoordinatorSettings
 
-
 class Stage(str, Enum):
     """Stages of a federation run."""
 
@@ -42,7 +41,6 @@ class Stage(str, Enum):
     LOCAL_BASELINE = "local_baseline"
     SHUTDOWN = "shutdown"
 
-
 @dataclass
 class RunState:
     """What the federation knows between stages."""
@@ -54,12 +52,10 @@ class RunState:
     initial: dict[str, np.ndarray] = field(default_factory=dict)
     round: int = 0
 
-
 def schema_from_proto(s: pb.DataSchema) -> Schema:
     return Schema(dataset=s.dataset, modality=s.modality, task=s.task,
                   input_shape=tuple(int(v) for v in s.input_shape),
                   feature_names=tuple(s.feature_names), label_names=tuple(s.label_names))
-
 
 class Federation:
     """Runs the configured rounds over the nodes in `registry`."""
@@ -74,6 +70,14 @@ class Federation:
         self.strategy = Strategy(settings.strategy, settings.server_lr)
         self.rng = np.random.default_rng(settings.seed)
         self.log = logs.get("federation").bind(run=run_id)
+        self.secure: Any = None
+        if "secagg" in settings.privacy:
+            from fedhealth.rpc import connect
+            from fedhealth.v1 import keyserver_pb2_grpc
+            from fedhealth_coordinator.secure_round import SecureRound
+
+            channel = connect(settings.keyserver, "keyserver", settings.join_timeout_s)
+            self.secure = SecureRound(self, keyserver_pb2_grpc.KeyServerStub(channel))
         self.results: dict[str, Any] = {
             "run_id": run_id,
             "config": json.loads(settings.model_dump_json()),
@@ -82,10 +86,35 @@ class Federation:
         }
 
     # -- stage plumbing -------------------------------------------------------------
-    def _task(self, round_: int, **kind: Any) -> pb.Task:
-        name = next(iter(kind))
+    def new_task_id(self, round_: int, name: str) -> str:
+        return f"r{round_}-{name}-{uuid.uuid4().hex[:8]}"
+
+    def task_with_id(self, round_: int, task_id: str, **kind: Any) -> pb.Task:
         return pb.Task(run_id=self.run_id, round=round_, deadline_s=self.s.round_timeout_s,
-                       task_id=f"r{round_}-{name}-{uuid.uuid4().hex[:8]}", **kind)
+                       task_id=task_id, **kind)
+
+    def new_task(self, round_: int, **kind: Any) -> pb.Task:
+        return self.task_with_id(round_, self.new_task_id(round_, next(iter(kind))), **kind)
+
+    _task = new_task
+
+    def stage_each(self, kind: str, tasks: dict[str, pb.Task]) -> tuple[Outcome, int]:
+        """Send each node its own task (one task id) and collect the `kind` results."""
+        task_ids = {t.task_id for t in tasks.values()}
+        if len(task_ids) > 1:
+            raise ProtocolError("one stage, one task id")
+        if not tasks:
+            return Outcome(), 0
+        self.collector.open(task_ids.pop(), kind, sorted(tasks))
+        down = sum(self.registry.send([n], t) for n, t in tasks.items())
+        outcome = self.collector.wait(self.s.round_timeout_s)
+        if outcome.missing:
+            self.log.warning("nodes_missing", stage=kind, round=next(iter(tasks.values())).round,
+                             nodes=outcome.missing)
+        return outcome, down
+
+    def node_train_count(self, node_id: str) -> int:
+        return self.registry.get(node_id).n_train
 
     def _stage(self, stage: Stage, node_ids: list[str], task: pb.Task) -> tuple[Outcome, int]:
         self.collector.open(task.task_id, stage.value, node_ids)
@@ -135,7 +164,7 @@ class Federation:
     def preprocess(self, ids: list[str]) -> None:
         """Fit preprocessing (imputation, vocabularies, normalisation) from every hospital's
         summable statistics, so that all of them bind the same transform."""
-        outcome, _ = self._stage(Stage.PREPROCESS, ids, self._task(0, preprocess=pb.PreprocessTask()))
+        outcome, _ = self._stage(Stage.PREPROCESS, ids, self.new_task(0, preprocess=pb.PreprocessTask()))
         blobs = {n: r.preprocess_stats for n, r in outcome.results.items() if r.preprocess_stats}
         if not blobs:
             return
@@ -143,7 +172,7 @@ class Federation:
 
         merged = stats_to_bytes(merge([stats_from_bytes(b) for b in blobs.values()]))
         outcome, _ = self._stage(Stage.PREPROCESS, sorted(blobs),
-                                 self._task(0, preprocess=pb.PreprocessTask(merged_stats=merged)))
+                                 self.new_task(0, preprocess=pb.PreprocessTask(merged_stats=merged)))
         schemas = {n: r.schema for n, r in outcome.results.items()}
         self._need(list(schemas), "preprocessing")
         first_id = sorted(schemas)[0]
@@ -157,7 +186,7 @@ class Federation:
         """Federated feature scaling for tabular data: sums, sums of squares and counts."""
         if self.state.schema is None or self.state.schema.modality != "tabular":
             return
-        outcome, _ = self._stage(Stage.STATS, ids, self._task(0, stats=pb.StatsTask()))
+        outcome, _ = self._stage(Stage.STATS, ids, self.new_task(0, stats=pb.StatsTask()))
         rows = [r for r in outcome.results.values() if r.count > 0 and len(r.sum)]
         self._need(rows, "feature statistics")
         n = float(sum(r.count for r in rows))
@@ -174,7 +203,7 @@ class Federation:
         spec = pb.ModelSpec(arch=self.state.spec.arch, params_json=self.state.spec.to_json())
         for node_id in ids:
             outcome, _ = self._stage(Stage.INIT, [node_id],
-                                     self._task(0, init=pb.InitTask(model=spec, seed=self.s.seed)))
+                                     self.new_task(0, init=pb.InitTask(model=spec, seed=self.s.seed)))
             if node_id in outcome.results:
                 self.state.weights = from_tensor_list(outcome.results[node_id].init_weights)
                 self.state.initial = dict(self.state.weights)
@@ -197,35 +226,46 @@ class Federation:
         self._need(live, f"round {round_}")
         k = max(1, int(round(self.s.fraction_fit * len(live))))
         chosen = sorted(self.rng.choice(live, size=k, replace=False).tolist())
-        task = self._task(round_, fit=pb.FitTask(
-            model=self._model_pb(), weights=to_tensor_list(self.state.weights),
-            config=self._train_config(round_), standardizer=self.state.standardizer))
-        outcome, down = self._stage(Stage.FIT, chosen, task)
-        results = outcome.results
-        if results:
-            updates = [from_tensor_list(r.update) for r in results.values()]
-            counts = [int(r.num_examples) for r in results.values()]
-            mean_update = weighted_mean(updates, counts)
+        fit = pb.FitTask(model=self._model_pb(), weights=to_tensor_list(self.state.weights),
+                         config=self._train_config(round_), standardizer=self.state.standardizer)
+        extra: dict[str, Any] = {}
+        if self.secure is not None:
+            sec = self.secure.run(round_, chosen, fit)
+            mean_update, participants, dropped = sec.mean_update, sec.survivors, sec.dropped
+            up, down, declined = sec.bytes_up, sec.bytes_down, sec.declined
+            extra = {"secagg_aborted": sec.aborted or None,
+                     "quantization_error_bound": sec.error_bound if mean_update else None}
+        else:
+            outcome, down = self._stage(Stage.FIT, chosen, self.new_task(round_, fit=fit))
+            results = outcome.results
+            participants = sorted(results)
+            dropped = sorted(set(outcome.missing) | set(outcome.declined))
+            up, declined, mean_update = outcome.bytes_up, outcome.declined, None
+            if results:
+                mean_update = weighted_mean([from_tensor_list(r.update) for r in results.values()],
+                                            [int(r.num_examples) for r in results.values()])
+        if mean_update is not None:
             self.state.weights = self.strategy.apply(self.state.weights, mean_update)
         else:
-            self.log.warning("round_without_updates", round=round_)
+            self.log.warning("round_without_update", round=round_)
         summary, eval_out, eval_down = self.evaluate(round_)
         row = {
             "round": round_,
-            "participants": sorted(results),
-            "dropped": sorted(set(outcome.missing) | set(outcome.declined)),
-            "declined": outcome.declined,
+            "participants": participants,
+            "dropped": dropped,
+            "declined": declined,
             "duration_s": round(time.perf_counter() - start, 4),
-            "bytes_up": outcome.bytes_up + eval_out.bytes_up,
+            "bytes_up": up + eval_out.bytes_up,
             "bytes_down": down + eval_down,
             **summary.metrics(),
+            **extra,
         }
         self.results["per_hospital"] = self._per_hospital(eval_out)
         return row
 
     def evaluate(self, round_: int) -> tuple[metrics.Summary, Outcome, int]:
         live = self._live()
-        task = self._task(round_, evaluate=pb.EvaluateTask(
+        task = self.new_task(round_, evaluate=pb.EvaluateTask(
             model=self._model_pb(), weights=to_tensor_list(self.state.weights),
             standardizer=self.state.standardizer))
         outcome, down = self._stage(Stage.EVALUATE, live, task)
@@ -245,7 +285,7 @@ class Federation:
 
     def local_baselines(self) -> None:
         live = self._live()
-        task = self._task(self.s.rounds, local_baseline=pb.LocalBaselineTask(
+        task = self.new_task(self.s.rounds, local_baseline=pb.LocalBaselineTask(
             model=self._model_pb(), weights=to_tensor_list(self.state.initial),
             config=self._train_config(0, self.s.rounds * self.s.local_epochs),
             standardizer=self.state.standardizer))
@@ -292,7 +332,6 @@ class Federation:
                 "mean": list(self.state.standardizer.mean) or None,
                 "scale": list(self.state.standardizer.scale) or None}
 
-
 def summary_from_proto(s: pb.EvalSummary, task: str) -> metrics.Summary:
     """A hospital's evaluation summary; histograms must be n_labels x bins."""
     k = int(s.n_labels) or 1
@@ -309,7 +348,6 @@ def summary_from_proto(s: pb.EvalSummary, task: str) -> metrics.Summary:
         n=int(s.n), loss_sum=s.loss_sum, brier_sum=s.brier_sum, tp=int(s.tp), fp=int(s.fp),
         tn=int(s.tn), fn=int(s.fn), hist_pos=hist(s.hist_pos), hist_neg=hist(s.hist_neg),
         correct=int(s.correct), task=task)
-
 
 def _auroc_or_none(r: pb.EvaluateResult) -> float | None:
     v = float(r.summary.local_auroc)

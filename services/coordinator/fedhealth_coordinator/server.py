@@ -18,7 +18,11 @@ from fedhealth.v1 import coordinator_pb2_grpc as pb_grpc
 from fedhealth_coordinator.collect import Collector
 from fedhealth_coordinator.nodes import Registry
 from fedhealth_coordinator.rounds import Federation
-from fedhealth_coordinator.servicer import CoordinatorServicer, PlainAggregationServicer
+from fedhealth_coordinator.servicer import (
+    CoordinatorServicer,
+    PlainAggregationServicer,
+    SecureAggregationServicer,
+)
 from fedhealth_coordinator.settings import CoordinatorSettings
 
 
@@ -41,7 +45,11 @@ def create_server(settings: CoordinatorSettings) -> Coordinator:
     coord = CoordinatorServicer(run_id, settings.rounds, settings.privacy, registry, collector)
     services = [lambda s: pb_grpc.add_CoordinatorServicer_to_server(coord, s)]
     names = [pb.DESCRIPTOR.services_by_name["Coordinator"].full_name]
-    if settings.privacy == "none":
+    if "secagg" in settings.privacy:
+        secure = SecureAggregationServicer(run_id, collector)
+        services.append(lambda s: pb_grpc.add_SecureAggregationServicer_to_server(secure, s))
+        names.append(pb.DESCRIPTOR.services_by_name["SecureAggregation"].full_name)
+    else:
         plain = PlainAggregationServicer(run_id, collector)
         services.append(lambda s: pb_grpc.add_PlainAggregationServicer_to_server(plain, s))
         names.append(pb.DESCRIPTOR.services_by_name["PlainAggregation"].full_name)

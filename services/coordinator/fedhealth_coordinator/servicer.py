@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 
@@ -108,3 +109,33 @@ class PlainAggregationServicer(pb_grpc.PlainAggregationServicer):
         return pb.Ack()
 
 
+
+
+class SecureAggregationServicer(pb_grpc.SecureAggregationServicer):
+    """Keys-published acks, encrypted shares, masked inputs and unmask shares."""
+
+    def __init__(self, run_id: str, collector: Collector) -> None:
+        self.run_id, self.collector = run_id, collector
+
+    def _deliver(self, kind: str, request: Any) -> pb.Ack:
+        h = request.header
+        if h.run_id != self.run_id:
+            raise ProtocolError(f"{kind} for run {h.run_id!r}, not {self.run_id!r}")
+        self.collector.deliver(h.task_id, kind, h.node_id, request, request.ByteSize())
+        return pb.Ack()
+
+    @map_errors
+    def PushKeysPublished(self, request: pb.KeysPublished, context: grpc.ServicerContext) -> pb.Ack:
+        return self._deliver("advertise_keys", request)
+
+    @map_errors
+    def PushShares(self, request: pb.EncryptedShares, context: grpc.ServicerContext) -> pb.Ack:
+        return self._deliver("share_keys", request)
+
+    @map_errors
+    def PushMaskedInput(self, request: pb.MaskedInput, context: grpc.ServicerContext) -> pb.Ack:
+        return self._deliver("collect_masked_input", request)
+
+    @map_errors
+    def PushUnmaskShares(self, request: pb.UnmaskShares, context: grpc.ServicerContext) -> pb.Ack:
+        return self._deliver("unmask", request)

@@ -37,7 +37,12 @@ class CoordinatorSettings(BaseSettings):
     model: str = ""
     model_params: str = Field("{}", description="JSON object of model hyper-parameters")
     seed: int = 0
-    privacy: Literal["none"] = "none"
+    privacy: Literal["none", "secagg"] = "none"
+    keyserver: str = Field("", description="host:port of the key server (secure aggregation)")
+    secagg_threshold: float = Field(2 / 3, gt=0.5, le=1.0,
+                                    description="fraction of a round's nodes needed to unmask")
+    secagg_clip: float = Field(4.0, gt=0, description="quantization range of update values")
+    secagg_degree: int = Field(0, ge=0, description="SecAgg+ neighbours per node; 0: all")
     local_baselines: bool = True
     export_model: bool = True
     log_level: str = "info"
@@ -49,6 +54,8 @@ class CoordinatorSettings(BaseSettings):
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
         if self.min_hospitals > self.hospitals:
             raise ValueError("min_hospitals cannot exceed hospitals")
+        if "secagg" in self.privacy and not self.keyserver:
+            raise ValueError("privacy secagg needs the keyserver address (keyserver)")
         if self.strategy == "fedprox" and self.proximal_mu <= 0:
             raise ValueError("strategy fedprox needs proximal_mu > 0")
         return self

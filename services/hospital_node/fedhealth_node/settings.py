@@ -17,6 +17,9 @@ class NodeSettings(BaseSettings):
     node_id: str = Field("hospital-1", min_length=1, max_length=128)
     coordinator: str = Field("127.0.0.1:50051", description="host:port of the coordinator")
     connect_timeout_s: float = Field(15.0, gt=0)
+    keyserver: str = Field("", description="host:port of the key server (secure aggregation)")
+    require_secure_aggregation: bool = Field(
+        False, description="refuse any run that would send this hospital's update unmasked")
     dataset: str = "breast_cancer"
     data_dir: Path | None = Field(None, description="data folder or file (default: bundled)")
     data_options: dict[str, str] = Field(default_factory=dict,

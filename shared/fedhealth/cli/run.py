@@ -47,7 +47,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fraction-fit", type=float, default=1.0)
     p.add_argument("--round-timeout", type=float, default=60.0, help="seconds per stage")
     p.add_argument("--test-fraction", type=float, default=0.2)
-    p.add_argument("--privacy", default="none", choices=["none"])
+    p.add_argument("--privacy", default="none", choices=["none", "secagg"],
+                   help="secagg: the coordinator learns only the sum of the updates")
+    p.add_argument("--secagg-degree", type=int, default=0,
+                   help="SecAgg+ neighbours per hospital (0: every other hospital)")
     p.add_argument("--in-process", action="store_true", help="all hospitals in this process")
     p.add_argument("--no-baselines", action="store_true", help="skip pooled and local-only")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -135,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         ks = launcher.service("keyserver", ["keyserver", "--port", "0",
                                             "--port-file", str(out / "keyserver.port")])
+        ks_port = launcher.wait_port(ks, out / "keyserver.port")
+        keyserver = f"127.0.0.1:{ks_port}"
         coord_argv = [
             "coordinator", "--port", "0", "--port-file", str(out / "coordinator.port"),
             "--run-dir", str(out), "--hospitals", str(args.hospitals),
@@ -147,13 +152,13 @@ def run(args: argparse.Namespace) -> int:
             "--model-params", args.model_params, "--privacy", args.privacy,
             "--local-baselines", str(not args.no_baselines).lower(),
             "--export-model", "false", "--join-timeout-s", "120",
+            "--keyserver", keyserver, "--secagg-degree", str(args.secagg_degree),
         ]
         coord = launcher.service("coordinator", coord_argv, on_line=progress.on_line)
-        launcher.wait_port(ks, out / "keyserver.port")
         port = launcher.wait_port(coord, out / "coordinator.port")
         names = _hospital_names(args, options)
         node_settings = [
-            NodeSettings(node_id=names[i], coordinator=f"127.0.0.1:{port}",
+            NodeSettings(node_id=names[i], coordinator=f"127.0.0.1:{port}", keyserver=keyserver,
                          dataset=args.dataset, data_dir=args.data_dir, data_options=options,
                          partition=partition, site_index=i, num_sites=args.hospitals,
                          seed=args.seed, test_fraction=args.test_fraction, threads=1)

@@ -415,6 +415,173 @@ class LocalBaselineTask(_message.Message):
 Global___LocalBaselineTask: _TypeAlias = LocalBaselineTask  # noqa: Y015
 
 @_typing.final
+class SecAggConfig(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_IDS_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    DIM_FIELD_NUMBER: _builtins.int
+    CLIP_FIELD_NUMBER: _builtins.int
+    DEGREE_FIELD_NUMBER: _builtins.int
+    GRAPH_COMMITMENT_FIELD_NUMBER: _builtins.int
+    threshold: _builtins.int
+    """t: shares needed to recover a secret"""
+    dim: _builtins.int
+    """update length + 1 (the appended sample weight)"""
+    clip: _builtins.float
+    """quantization range [-clip, clip]"""
+    degree: _builtins.int
+    """SecAgg+ neighbours; 0 = complete graph"""
+    graph_commitment: _builtins.bytes
+    """SHA-256 of the graph seed, revealed in ShareKeysTask"""
+    @_builtins.property
+    def node_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """invited to this round"""
+
+    def __init__(
+        self,
+        *,
+        node_ids: _abc.Iterable[_builtins.str] | None = ...,
+        threshold: _builtins.int = ...,
+        dim: _builtins.int = ...,
+        clip: _builtins.float = ...,
+        degree: _builtins.int = ...,
+        graph_commitment: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clip", b"clip", "degree", b"degree", "dim", b"dim", "graph_commitment", b"graph_commitment", "node_ids", b"node_ids", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SecAggConfig: _TypeAlias = SecAggConfig  # noqa: Y015
+
+@_typing.final
+class AdvertiseKeysTask(_message.Message):
+    """Stage 0: publish signed round keys to the keyserver, then train on `fit`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONFIG_FIELD_NUMBER: _builtins.int
+    FIT_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    weight: _builtins.float
+    """this hospital's share of the round's samples: update x weight, then weight"""
+    @_builtins.property
+    def config(self) -> Global___SecAggConfig: ...
+    @_builtins.property
+    def fit(self) -> Global___FitTask: ...
+    def __init__(
+        self,
+        *,
+        config: Global___SecAggConfig | None = ...,
+        fit: Global___FitTask | None = ...,
+        weight: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "fit", b"fit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "fit", b"fit", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AdvertiseKeysTask: _TypeAlias = AdvertiseKeysTask  # noqa: Y015
+
+@_typing.final
+class ShareKeysTask(_message.Message):
+    """Stage 1: fetch the roster of these nodes from the keyserver, verify it, send shares."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_IDS_FIELD_NUMBER: _builtins.int
+    GRAPH_SEED_FIELD_NUMBER: _builtins.int
+    graph_seed: _builtins.bytes
+    @_builtins.property
+    def node_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        node_ids: _abc.Iterable[_builtins.str] | None = ...,
+        graph_seed: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["graph_seed", b"graph_seed", "node_ids", b"node_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ShareKeysTask: _TypeAlias = ShareKeysTask  # noqa: Y015
+
+@_typing.final
+class MaskedInputTask(_message.Message):
+    """Stage 2: the encrypted shares addressed to this node, by sender; answer with the
+    masked update.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class SharesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.bytes
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.bytes = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    SHARES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def shares(self) -> _containers.ScalarMap[_builtins.str, _builtins.bytes]: ...
+    def __init__(
+        self,
+        *,
+        shares: _abc.Mapping[_builtins.str, _builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["shares", b"shares"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MaskedInputTask: _TypeAlias = MaskedInputTask  # noqa: Y015
+
+@_typing.final
+class UnmaskTask(_message.Message):
+    """Stage 3: reveal self-mask shares of survivors and masking-key shares of dropped nodes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SURVIVORS_FIELD_NUMBER: _builtins.int
+    DROPPED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def survivors(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def dropped(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        survivors: _abc.Iterable[_builtins.str] | None = ...,
+        dropped: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped", b"dropped", "survivors", b"survivors"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnmaskTask: _TypeAlias = UnmaskTask  # noqa: Y015
+
+@_typing.final
 class ShutdownTask(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -451,6 +618,10 @@ class Task(_message.Message):
     LOCAL_BASELINE_FIELD_NUMBER: _builtins.int
     SHUTDOWN_FIELD_NUMBER: _builtins.int
     PREPROCESS_FIELD_NUMBER: _builtins.int
+    ADVERTISE_KEYS_FIELD_NUMBER: _builtins.int
+    SHARE_KEYS_FIELD_NUMBER: _builtins.int
+    MASKED_INPUT_FIELD_NUMBER: _builtins.int
+    UNMASK_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     round: _builtins.int
     task_id: _builtins.str
@@ -470,6 +641,14 @@ class Task(_message.Message):
     def shutdown(self) -> Global___ShutdownTask: ...
     @_builtins.property
     def preprocess(self) -> Global___PreprocessTask: ...
+    @_builtins.property
+    def advertise_keys(self) -> Global___AdvertiseKeysTask: ...
+    @_builtins.property
+    def share_keys(self) -> Global___ShareKeysTask: ...
+    @_builtins.property
+    def masked_input(self) -> Global___MaskedInputTask: ...
+    @_builtins.property
+    def unmask(self) -> Global___UnmaskTask: ...
     def __init__(
         self,
         *,
@@ -484,12 +663,16 @@ class Task(_message.Message):
         local_baseline: Global___LocalBaselineTask | None = ...,
         shutdown: Global___ShutdownTask | None = ...,
         preprocess: Global___PreprocessTask | None = ...,
+        advertise_keys: Global___AdvertiseKeysTask | None = ...,
+        share_keys: Global___ShareKeysTask | None = ...,
+        masked_input: Global___MaskedInputTask | None = ...,
+        unmask: Global___UnmaskTask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["evaluate", b"evaluate", "fit", b"fit", "init", b"init", "kind", b"kind", "local_baseline", b"local_baseline", "preprocess", b"preprocess", "shutdown", b"shutdown", "stats", b"stats"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["advertise_keys", b"advertise_keys", "evaluate", b"evaluate", "fit", b"fit", "init", b"init", "kind", b"kind", "local_baseline", b"local_baseline", "masked_input", b"masked_input", "preprocess", b"preprocess", "share_keys", b"share_keys", "shutdown", b"shutdown", "stats", b"stats", "unmask", b"unmask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadline_s", b"deadline_s", "evaluate", b"evaluate", "fit", b"fit", "init", b"init", "kind", b"kind", "local_baseline", b"local_baseline", "preprocess", b"preprocess", "round", b"round", "run_id", b"run_id", "shutdown", b"shutdown", "stats", b"stats", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advertise_keys", b"advertise_keys", "deadline_s", b"deadline_s", "evaluate", b"evaluate", "fit", b"fit", "init", b"init", "kind", b"kind", "local_baseline", b"local_baseline", "masked_input", b"masked_input", "preprocess", b"preprocess", "round", b"round", "run_id", b"run_id", "share_keys", b"share_keys", "shutdown", b"shutdown", "stats", b"stats", "task_id", b"task_id", "unmask", b"unmask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["init", "stats", "fit", "evaluate", "local_baseline", "shutdown", "preprocess"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["init", "stats", "fit", "evaluate", "local_baseline", "shutdown", "preprocess", "advertise_keys", "share_keys", "masked_input", "unmask"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -741,6 +924,168 @@ class EvaluateResult(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EvaluateResult: _TypeAlias = EvaluateResult  # noqa: Y015
+
+@_typing.final
+class KeysPublished(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def header(self) -> Global___ResultHeader: ...
+    def __init__(
+        self,
+        *,
+        header: Global___ResultHeader | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["header", b"header"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["header", b"header"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KeysPublished: _TypeAlias = KeysPublished  # noqa: Y015
+
+@_typing.final
+class EncryptedShares(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class SharesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.bytes
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.bytes = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    SHARES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def header(self) -> Global___ResultHeader: ...
+    @_builtins.property
+    def shares(self) -> _containers.ScalarMap[_builtins.str, _builtins.bytes]:
+        """recipient -> AES-GCM(share of b_u, share of masking key)"""
+
+    def __init__(
+        self,
+        *,
+        header: Global___ResultHeader | None = ...,
+        shares: _abc.Mapping[_builtins.str, _builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["header", b"header"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["header", b"header", "shares", b"shares"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EncryptedShares: _TypeAlias = EncryptedShares  # noqa: Y015
+
+@_typing.final
+class MaskedInput(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    MASKED_FIELD_NUMBER: _builtins.int
+    masked: _builtins.bytes
+    """uint32 little-endian, dim values: 4 bytes per parameter"""
+    @_builtins.property
+    def header(self) -> Global___ResultHeader: ...
+    def __init__(
+        self,
+        *,
+        header: Global___ResultHeader | None = ...,
+        masked: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["header", b"header"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["header", b"header", "masked", b"masked"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MaskedInput: _TypeAlias = MaskedInput  # noqa: Y015
+
+@_typing.final
+class UnmaskShares(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class SelfMaskSharesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.bytes
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.bytes = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class MaskingKeySharesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.bytes
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.bytes = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    SELF_MASK_SHARES_FIELD_NUMBER: _builtins.int
+    MASKING_KEY_SHARES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def header(self) -> Global___ResultHeader: ...
+    @_builtins.property
+    def self_mask_shares(self) -> _containers.ScalarMap[_builtins.str, _builtins.bytes]:
+        """survivor -> share of its b_u"""
+
+    @_builtins.property
+    def masking_key_shares(self) -> _containers.ScalarMap[_builtins.str, _builtins.bytes]:
+        """dropped node -> share of its masking key"""
+
+    def __init__(
+        self,
+        *,
+        header: Global___ResultHeader | None = ...,
+        self_mask_shares: _abc.Mapping[_builtins.str, _builtins.bytes] | None = ...,
+        masking_key_shares: _abc.Mapping[_builtins.str, _builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["header", b"header"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["header", b"header", "masking_key_shares", b"masking_key_shares", "self_mask_shares", b"self_mask_shares"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnmaskShares: _TypeAlias = UnmaskShares  # noqa: Y015
 
 @_typing.final
 class DeclineRequest(_message.Message):

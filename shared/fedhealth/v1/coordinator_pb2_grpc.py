@@ -347,3 +347,216 @@ class PlainAggregation:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class SecureAggregationStub:
+    """Secure aggregation (Bonawitz et al. CCS 2017; SecAgg+ graphs, Bell et al. CCS 2020).
+    Registered instead of PlainAggregation when the run aggregates securely: every message
+    here carries public keys, encrypted shares, masked vectors or mask shares - there is no
+    message type that could carry an unmasked update.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.PushKeysPublished = channel.unary_unary(
+                '/fedhealth.v1.SecureAggregation/PushKeysPublished',
+                request_serializer=fedhealth_dot_v1_dot_coordinator__pb2.KeysPublished.SerializeToString,
+                response_deserializer=fedhealth_dot_v1_dot_coordinator__pb2.Ack.FromString,
+                _registered_method=True)
+        self.PushShares = channel.unary_unary(
+                '/fedhealth.v1.SecureAggregation/PushShares',
+                request_serializer=fedhealth_dot_v1_dot_coordinator__pb2.EncryptedShares.SerializeToString,
+                response_deserializer=fedhealth_dot_v1_dot_coordinator__pb2.Ack.FromString,
+                _registered_method=True)
+        self.PushMaskedInput = channel.unary_unary(
+                '/fedhealth.v1.SecureAggregation/PushMaskedInput',
+                request_serializer=fedhealth_dot_v1_dot_coordinator__pb2.MaskedInput.SerializeToString,
+                response_deserializer=fedhealth_dot_v1_dot_coordinator__pb2.Ack.FromString,
+                _registered_method=True)
+        self.PushUnmaskShares = channel.unary_unary(
+                '/fedhealth.v1.SecureAggregation/PushUnmaskShares',
+                request_serializer=fedhealth_dot_v1_dot_coordinator__pb2.UnmaskShares.SerializeToString,
+                response_deserializer=fedhealth_dot_v1_dot_coordinator__pb2.Ack.FromString,
+                _registered_method=True)
+
+
+class SecureAggregationServicer:
+    """Secure aggregation (Bonawitz et al. CCS 2017; SecAgg+ graphs, Bell et al. CCS 2020).
+    Registered instead of PlainAggregation when the run aggregates securely: every message
+    here carries public keys, encrypted shares, masked vectors or mask shares - there is no
+    message type that could carry an unmasked update.
+    """
+
+    def PushKeysPublished(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PushShares(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PushMaskedInput(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PushUnmaskShares(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_SecureAggregationServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'PushKeysPublished': grpc.unary_unary_rpc_method_handler(
+                    servicer.PushKeysPublished,
+                    request_deserializer=fedhealth_dot_v1_dot_coordinator__pb2.KeysPublished.FromString,
+                    response_serializer=fedhealth_dot_v1_dot_coordinator__pb2.Ack.SerializeToString,
+            ),
+            'PushShares': grpc.unary_unary_rpc_method_handler(
+                    servicer.PushShares,
+                    request_deserializer=fedhealth_dot_v1_dot_coordinator__pb2.EncryptedShares.FromString,
+                    response_serializer=fedhealth_dot_v1_dot_coordinator__pb2.Ack.SerializeToString,
+            ),
+            'PushMaskedInput': grpc.unary_unary_rpc_method_handler(
+                    servicer.PushMaskedInput,
+                    request_deserializer=fedhealth_dot_v1_dot_coordinator__pb2.MaskedInput.FromString,
+                    response_serializer=fedhealth_dot_v1_dot_coordinator__pb2.Ack.SerializeToString,
+            ),
+            'PushUnmaskShares': grpc.unary_unary_rpc_method_handler(
+                    servicer.PushUnmaskShares,
+                    request_deserializer=fedhealth_dot_v1_dot_coordinator__pb2.UnmaskShares.FromString,
+                    response_serializer=fedhealth_dot_v1_dot_coordinator__pb2.Ack.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'fedhealth.v1.SecureAggregation', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('fedhealth.v1.SecureAggregation', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class SecureAggregation:
+    """Secure aggregation (Bonawitz et al. CCS 2017; SecAgg+ graphs, Bell et al. CCS 2020).
+    Registered instead of PlainAggregation when the run aggregates securely: every message
+    here carries public keys, encrypted shares, masked vectors or mask shares - there is no
+    message type that could carry an unmasked update.
+    """
+
+    @staticmethod
+    def PushKeysPublished(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedhealth.v1.SecureAggregation/PushKeysPublished',
+            fedhealth_dot_v1_dot_coordinator__pb2.KeysPublished.SerializeToString,
+            fedhealth_dot_v1_dot_coordinator__pb2.Ack.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PushShares(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedhealth.v1.SecureAggregation/PushShares',
+            fedhealth_dot_v1_dot_coordinator__pb2.EncryptedShares.SerializeToString,
+            fedhealth_dot_v1_dot_coordinator__pb2.Ack.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PushMaskedInput(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedhealth.v1.SecureAggregation/PushMaskedInput',
+            fedhealth_dot_v1_dot_coordinator__pb2.MaskedInput.SerializeToString,
+            fedhealth_dot_v1_dot_coordinator__pb2.Ack.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PushUnmaskShares(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedhealth.v1.SecureAggregation/PushUnmaskShares',
+            fedhealth_dot_v1_dot_coordinator__pb2.UnmaskShares.SerializeToString,
+            fedhealth_dot_v1_dot_coordinator__pb2.Ack.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
