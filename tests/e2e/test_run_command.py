@@ -90,3 +90,18 @@ def test_in_process_federation_of_many_hospitals(tmp_path: Path) -> None:
     r = json.loads((out / "results.json").read_text())
     assert len(r["rounds"][-1]["participants"]) == 12
     assert r["baselines"]["pooled"] is None and (out / "model.pt").is_file()
+
+
+def test_secure_aggregation_reaches_the_plaintext_auroc(demo_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "secagg"
+    proc = subprocess.run(fedhealth_cmd("run", "--hospitals", "3", "--rounds", "10", "--partition",
+                                        "dirichlet:0.5", "--seed", "0", "--privacy", "secagg",
+                                        "--no-baselines", "--no-progress", "--out", str(out)),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    secure = json.loads((out / "results.json").read_text())
+    plain = json.loads((demo_run / "results.json").read_text())
+    assert abs(secure["final"]["auroc"] - plain["final"]["auroc"]) <= 0.005
+    assert all(r["secagg_aborted"] is None and len(r["participants"]) == 3 for r in secure["rounds"])
+    log = (out / "logs" / "coordinator.log").read_text()
+    assert "PlainAggregation" not in log

@@ -33,7 +33,7 @@ def test_two_hospitals_run_three_rounds(tmp_path: Path) -> None:
         except BaseException as err:  # noqa: BLE001
             fed_error.append(err)
         finally:
-            coord.registry.close_all()
+            coord.federation.shutdown()
 
     fed = threading.Thread(target=federate)
     fed.start()

@@ -320,6 +320,12 @@ class Federation:
             self.local_baselines()
         checkpoint.write_results(self.s.run_dir, self.results)
 
+    def shutdown(self, failure: str = "") -> None:
+        """Tell every connected node the run is over (and whether it failed)."""
+        self.registry.send(self.registry.connected_ids(), pb.Task(
+            run_id=self.run_id, task_id="shutdown",
+            shutdown=pb.ShutdownTask(reason=failure or "run complete", failed=bool(failure))))
+
     def model_info(self) -> dict[str, Any]:
         """What model.pt needs besides the weights: spec, schema and standardizer."""
         assert self.state.spec is not None and self.state.schema is not None

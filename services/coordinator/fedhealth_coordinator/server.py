@@ -87,10 +87,7 @@ def run(settings: CoordinatorSettings) -> int:
         code, failure = (err.exit_code, str(err))
         if stop.is_set():
             failure = "stopped by signal"
-    fed = coordinator.federation
-    fed.registry.send(fed.registry.connected_ids(), pb.Task(
-        run_id=fed.run_id, task_id="shutdown",
-        shutdown=pb.ShutdownTask(reason=failure or "run complete", failed=bool(failure))))
+    coordinator.federation.shutdown(failure)
     if failure:
         log.error("run_failed", error=failure)
     else:
