@@ -1,4 +1,4 @@
-"""Masks: expand a 32-byte seed into a uint32 vector with a ChaCha20 keystream.
+"""Masks: expand a 32-byte seed into a uint32 vector with a AES-256-CTR keystream.
 
 The keystream key is HKDF-SHA256(seed, info=label || run id || round || ids), so a mask
 is bound to its use, its round and, for pairwise masks, the sorted pair of node ids.

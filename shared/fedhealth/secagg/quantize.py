@@ -63,7 +63,7 @@ class Quantizer:
         """Clip `x` to [-clip, clip] and stochastically round it to uint32 (two's complement).
 
         `rng` supplies the rounding coins (tests pass a seeded one to predict the output);
-        by default the coins come from a ChaCha20 keystream under a fresh OS-random key.
+        by default the coins come from a AES-256-CTR keystream under a fresh OS-random key.
         """
         x = np.asarray(x)
         if x.ndim != 1:
@@ -94,7 +94,7 @@ class Quantizer:
 
 
 class _Coins:
-    """Uniform floats in [0, 1), drawn block by block from `rng` or a fresh ChaCha20 keystream."""
+    """Uniform floats in [0, 1), drawn block by block from `rng` or a fresh AES-256-CTR keystream."""
 
     def __init__(self, n: int, rng: np.random.Generator | None) -> None:
         """Prepare `n` coins; without `rng`, the keystream key comes from the OS CSPRNG."""

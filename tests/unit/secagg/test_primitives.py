@@ -1,4 +1,4 @@
-"""Known-answer tests (RFC 5869, 7748, 8032, 8439) and behaviour of the crypto door."""
+"""Known-answer tests (RFC 5869, 7748, 8032, NIST SP 800-38A) and behaviour of the crypto door."""
 
 from __future__ import annotations
 
@@ -73,14 +73,14 @@ def test_ed25519_roundtrip() -> None:
     assert ed25519_verify(pk, ed25519_sign(sk, b"msg"), b"msg")
 
 
-def test_chacha20_rfc8439_block() -> None:
-    # RFC 8439 2.3.2: block counter 1; our 16-byte nonce is counter (LE) || 12-byte nonce.
-    key = bytes(range(32))
-    nonce = h("01000000") + h("000000090000004a00000000")
-    assert keystream(key, nonce, 64) == h(
-        "10f1e7e4d13b5915500fdd1fa32071c4c7d1f4c733c068030422aa9ac3d46c4e"
-        "d2826446079faa0914c2d705d98b02a2b5129cd1de164eb9cbd083e8a2503c4e"
-    )
+def test_aes256_ctr_sp800_38a_f55() -> None:
+    # NIST SP 800-38A F.5.5 CTR-AES256.Encrypt, blocks 1-2: keystream = ciphertext ^ plaintext.
+    key = h("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4")
+    counter = h("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff")
+    plain = h("6bc1bee22e409f96e93d7e117393172a" "ae2d8a571e03ac9c9eb76fac45af8e51")
+    cipher = h("601ec313775789a5b7a7f504bbf3d228" "f443e3ca4d62b59aca84e990cacaf5c5")
+    stream = keystream(key, counter, 32)
+    assert bytes(a ^ b for a, b in zip(stream, plain)) == cipher
 
 
 @pytest.mark.parametrize("n", [0, 1, 63, 64, 65, (1 << 20) - 1, (1 << 20) + 5, 3 << 20])
