@@ -36,7 +36,7 @@ from fedhealth.training.loop import TrainConfig, _to, forward, make_optimizer
 
 MODES = ("hooks", "functorch", "ghost")
 # Model class name -> fastest correct mode measured on CPU (bench/dp_overhead.py).
-AUTO_MODES: dict[str, str] = {}
+AUTO_MODES: dict[str, str] = {"ECGCNN": "functorch"}  # MLP: hooks (bench)
 
 
 @dataclass(frozen=True)
