@@ -56,7 +56,10 @@ def _check(history: Iterable[Sequence[float]], delta: float, kind: str) -> list[
 
 def epsilon(history: Iterable[Sequence[float]], delta: float, kind: str = "rdp") -> float:
     """Epsilon spent by `history` at `delta` under the `kind` accountant (0 when empty)."""
-    entries = _check(history, delta, kind)
+    merged: dict[tuple[float, float], int] = {}
+    for sigma, q, steps in _check(history, delta, kind):
+        merged[(sigma, q)] = merged.get((sigma, q), 0) + steps  # exact: same mechanism
+    entries = [(sigma, q, steps) for (sigma, q), steps in merged.items()]
     if not entries:
         return 0.0
     if kind == "rdp":

@@ -59,9 +59,9 @@ def _standardise(x: torch.Tensor, mu: torch.Tensor, sd: torch.Tensor) -> torch.T
 
 
 def run_audit(epsilon: float | None = 1.0, delta: float = 1e-5, hospitals: int = 3,
-              rounds: int = 5, canaries: int = 40, local_epochs: int = 20,
-              batch_size: int = 32, learning_rate: float = 0.01, max_grad_norm: float = 1.0,
-              accountant_kind: str = "rdp", hidden: tuple[int, ...] = (128, 64),
+              rounds: int = 5, canaries: int = 20, local_epochs: int = 30,
+              batch_size: int = 32, learning_rate: float = 0.005, max_grad_norm: float = 1.0,
+              accountant_kind: str = "rdp", hidden: tuple[int, ...] = (256, 128),
               seed: int = 0, bootstrap: int = 1000) -> dict[str, Any]:
     """Train with (`epsilon` set) or without (`None`) DP-SGD; return the canary attack."""
     start = time.perf_counter()

@@ -32,11 +32,12 @@ from torch import nn
 from torch.utils.data import Dataset, TensorDataset, default_collate
 
 from fedhealth.errors import ConfigError
+from fedhealth.privacy import grad_samplers  # noqa: F401  (registers the fast Conv1d sampler)
 from fedhealth.training.loop import TrainConfig, _to, forward, make_optimizer
 
 MODES = ("hooks", "functorch", "ghost")
 # Model class name -> fastest correct mode measured on CPU (bench/dp_overhead.py).
-AUTO_MODES: dict[str, str] = {"ECGCNN": "functorch"}  # MLP: hooks (bench)
+AUTO_MODES: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,18 @@ def plan_round(n_records: int, cfg: TrainConfig, dp_sample_rate: float | None = 
         raise ConfigError("DP-SGD needs at least one training record")
     q = dp_sample_rate or min(1.0, cfg.batch_size / n_records)
     return q, max(1, round(cfg.local_epochs / q))
+
+
+def calibrated(n_records: int, cfg: TrainConfig, rounds: int, target_epsilon: float,
+               delta: float, kind: str = "rdp", max_grad_norm: float = 1.0,
+               **kw: object) -> DPConfig:
+    """A `DPConfig` whose noise makes `rounds` rounds over `n_records` spend at most
+    `target_epsilon` (and at least 99% of it): call once before training starts."""
+    from fedhealth.privacy import accountant
+
+    q, steps = plan_round(n_records, cfg)
+    sigma = accountant.calibrate_noise(target_epsilon, delta, q, steps * int(rounds), kind)
+    return DPConfig(noise_multiplier=sigma, max_grad_norm=max_grad_norm, **kw)  # type: ignore[arg-type]
 
 
 def pick_mode(model: nn.Module, requested: str = "auto") -> str:

@@ -11,7 +11,7 @@ from fedhealth.errors import ConfigError
 from fedhealth.models import registry
 from fedhealth.models.weights import get_weights
 from fedhealth.privacy import accountant
-from fedhealth.privacy.dp_sgd import DPConfig, plan_round, train_private
+from fedhealth.privacy.dp_sgd import DPConfig, calibrated, train_private
 from fedhealth.training.loop import TrainConfig, predict
 
 CPU = torch.device("cpu")
@@ -27,8 +27,7 @@ def test_mlp_beats_chance_at_epsilon_one(breast_cancer_site) -> None:
     schema, train, test = breast_cancer_site
     cfg = TrainConfig(batch_size=64, learning_rate=0.02, optimizer="adam")
     rounds = 10
-    q, steps = plan_round(len(train), cfg)
-    sigma = accountant.calibrate_noise(1.0, 1e-5, q, steps * rounds)
+    sigma = calibrated(len(train), cfg, rounds, 1.0, 1e-5).noise_multiplier
     torch.manual_seed(0)
     model = registry.build(registry.spec_for(schema))
     keys = set(get_weights(model))
