@@ -58,12 +58,14 @@ def test_modes_clip_and_noise_the_same_way(mode: str) -> None:
     assert torch.allclose(results["hooks"], results[mode], atol=1e-5)
 
 
-def test_empty_poisson_samples_still_step() -> None:
+@pytest.mark.parametrize("mode", ["hooks", "functorch", "ghost"])
+def test_empty_poisson_samples_still_step(mode: str) -> None:
     data = TensorDataset(torch.randn(3, 4), torch.ones(3))
     model = registry.build(registry.ModelSpec("mlp", {"input_shape": [4], "hidden": [4]}))
     before = get_weights(model)
     metrics, spend = train_private(model, data, TrainConfig(batch_size=1, optimizer="sgd"),
-                                   DPConfig(1.0, 1.0, sample_rate=0.01, seed=0), "binary", CPU)
+                                   DPConfig(1.0, 1.0, sample_rate=0.01, seed=0,
+                                            grad_sample_mode=mode), "binary", CPU)
     assert spend.steps == 100 and metrics["samples"] < 10
     assert any(not np.array_equal(before[k], v) for k, v in get_weights(model).items())
 
