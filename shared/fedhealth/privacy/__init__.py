@@ -1,0 +1,1 @@
+"""Differential privacy: accounting, the per-hospital ledger, DP-SGD, distributed DP, audit."""
