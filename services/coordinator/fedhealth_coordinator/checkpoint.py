@@ -18,7 +18,8 @@ import numpy as np
 from fedhealth import atomic
 
 CSV_COLUMNS = ("round", "participants", "dropped", "duration_s", "bytes_up", "bytes_down",
-               "loss", "auroc", "auprc", "accuracy", "sensitivity", "specificity", "brier")
+               "loss", "auroc", "auprc", "accuracy", "sensitivity", "specificity", "brier",
+               "epsilon")
 
 
 def save_checkpoint(run_dir: Path, round_: int, weights: dict[str, np.ndarray],

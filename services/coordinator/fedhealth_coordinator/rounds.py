@@ -71,6 +71,9 @@ class Federation:
         self.rng = np.random.default_rng(settings.seed)
         self.log = logs.get("federation").bind(run=run_id)
         self.secure: Any = None
+        self.exhausted: set[str] = set()
+        self.on_privacy: Any = None  # callback(node, spent, budget), e.g. Prometheus gauges
+        self.on_round: Any = None  # callback(row, connected hospitals)
         if "secagg" in settings.privacy:
             from fedhealth.rpc import connect
             from fedhealth.v1 import keyserver_pb2_grpc
@@ -214,15 +217,26 @@ class Federation:
         assert self.state.spec is not None
         return pb.ModelSpec(arch=self.state.spec.arch, params_json=self.state.spec.to_json())
 
-    def _train_config(self, round_: int, epochs: int | None = None) -> pb.TrainConfig:
-        return pb.TrainConfig(local_epochs=epochs or self.s.local_epochs,
-                              batch_size=self.s.batch_size, learning_rate=self.s.learning_rate,
-                              optimizer=self.s.optimizer, proximal_mu=self.s.proximal_mu,
-                              seed=self.s.seed * 100_003 + round_)
+    def _train_config(self, round_: int, epochs: int | None = None,
+                      private: bool = True) -> pb.TrainConfig:
+        cfg = pb.TrainConfig(local_epochs=epochs or self.s.local_epochs,
+                             batch_size=self.s.batch_size, learning_rate=self.s.learning_rate,
+                             optimizer=self.s.optimizer, proximal_mu=self.s.proximal_mu,
+                             seed=self.s.seed * 100_003 + round_)
+        if private and "dp" in self.s.privacy.split("+"):
+            cfg.dp.CopyFrom(pb.DPConfig(target_epsilon=self.s.epsilon, delta=self.s.delta,
+                                        accountant=self.s.accountant,
+                                        max_grad_norm=self.s.max_grad_norm,
+                                        planned_rounds=self.s.rounds))
+        return cfg
+
+    def _eligible(self) -> list[str]:
+        """Connected hospitals that still have privacy budget."""
+        return [n for n in self._live() if n not in self.exhausted]
 
     def fit_round(self, round_: int) -> dict[str, Any]:
         start = time.perf_counter()
-        live = self._live()
+        live = self._eligible()
         self._need(live, f"round {round_}")
         k = max(1, int(round(self.s.fraction_fit * len(live))))
         chosen = sorted(self.rng.choice(live, size=k, replace=False).tolist())
@@ -244,6 +258,10 @@ class Federation:
             if results:
                 mean_update = weighted_mean([from_tensor_list(r.update) for r in results.values()],
                                             [int(r.num_examples) for r in results.values()])
+        exhausted_before = sorted(self.exhausted)
+        for node_id, reason in declined.items():
+            if reason.startswith("budget exhausted"):
+                self.exhausted.add(node_id)
         if mean_update is not None:
             self.state.weights = self.strategy.apply(self.state.weights, mean_update)
         else:
@@ -254,6 +272,7 @@ class Federation:
             "participants": participants,
             "dropped": dropped,
             "declined": declined,
+            "exhausted": exhausted_before,  # not asked: their privacy budget is spent
             "duration_s": round(time.perf_counter() - start, 4),
             "bytes_up": up + eval_out.bytes_up,
             "bytes_down": down + eval_down,
@@ -261,7 +280,27 @@ class Federation:
             **extra,
         }
         self.results["per_hospital"] = self._per_hospital(eval_out)
+        spent = self._privacy(eval_out)
+        if spent:
+            row["epsilon"] = max(spent.values())
+            row["epsilon_per_hospital"] = spent
         return row
+
+    def _privacy(self, outcome: Outcome) -> dict[str, float]:
+        """Keep each hospital's latest privacy report; return epsilon spent per hospital."""
+        spent = {}
+        for node_id, r in sorted(outcome.results.items()):
+            if r.HasField("privacy"):
+                p = r.privacy
+                self.results["privacy"][node_id] = {
+                    "epsilon": p.epsilon, "delta": p.delta, "accountant": p.accountant,
+                    "noise_multiplier": p.noise_multiplier, "sample_rate": p.sample_rate,
+                    "steps": int(p.steps), "max_grad_norm": p.max_grad_norm,
+                    "budget_epsilon": p.budget_epsilon, "grad_sample_mode": p.grad_sample_mode}
+                spent[node_id] = p.epsilon
+                if self.on_privacy is not None:
+                    self.on_privacy(node_id, p.epsilon, p.budget_epsilon)
+        return spent
 
     def evaluate(self, round_: int) -> tuple[metrics.Summary, Outcome, int]:
         live = self._live()
@@ -305,6 +344,12 @@ class Federation:
         checkpoint.write_results(self.s.run_dir, self.results)
         for round_ in range(1, self.s.rounds + 1):
             self.state.round = round_
+            if self.exhausted and len(self._eligible()) < max(1, self.s.min_hospitals):
+                self.results["stopped_early"] = (
+                    f"before round {round_}: too few hospitals with privacy budget left "
+                    f"({len(self._eligible())}; exhausted: {', '.join(sorted(self.exhausted))})")
+                self.log.warning("stopped_early", reason=self.results["stopped_early"])
+                break
             row = self.fit_round(round_)
             self.results["rounds"].append(row)
             self.results["final"] = {k: row[k] for k in
@@ -313,11 +358,17 @@ class Federation:
             checkpoint.save_checkpoint(self.s.run_dir, round_, self.state.weights,
                                        self.strategy.state, {"run_id": self.run_id})
             checkpoint.write_results(self.s.run_dir, self.results)
+            if self.on_round is not None:
+                self.on_round(row, len(self._live()))
             self.log.info("round_complete", round=round_, rounds=self.s.rounds,
                           participants=len(row["participants"]), dropped=row["dropped"],
                           auroc=row["auroc"], loss=row["loss"], duration_s=row["duration_s"])
-        if self.s.local_baselines:
+        if self.s.local_baselines and "dp" not in self.s.privacy.split("+"):
             self.local_baselines()
+        elif self.s.local_baselines:
+            # Training on a hospital's records outside DP-SGD would spend privacy that no
+            # ledger accounts for, so DP runs report no local-only baseline.
+            self.results["baselines"]["local_only"] = None
         checkpoint.write_results(self.s.run_dir, self.results)
 
     def shutdown(self, failure: str = "") -> None:

@@ -24,6 +24,7 @@ from fedhealth_coordinator.servicer import (
     SecureAggregationServicer,
 )
 from fedhealth_coordinator.settings import CoordinatorSettings
+from fedhealth_coordinator.telemetry import Telemetry
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Coordinator:
     port: int
     federation: Federation
     registry: Registry
+    telemetry: Telemetry
 
 
 def create_server(settings: CoordinatorSettings) -> Coordinator:
@@ -57,7 +59,13 @@ def create_server(settings: CoordinatorSettings) -> Coordinator:
                                        max_workers=settings.hospitals + 16, service_names=names)
     if settings.port_file:
         atomic.write_text(settings.port_file, f"{port}\n")
-    return Coordinator(server, port, federation, registry)
+    telemetry = Telemetry()
+    federation.on_privacy = telemetry.on_privacy
+    federation.on_round = telemetry.on_round
+    if settings.metrics_port >= 0:
+        metrics_port = telemetry.serve(settings.host, settings.metrics_port)
+        atomic.write_text(settings.run_dir / "metrics.port", f"{metrics_port}\n")
+    return Coordinator(server, port, federation, registry, telemetry)
 
 
 def run(settings: CoordinatorSettings) -> int:
@@ -93,6 +101,7 @@ def run(settings: CoordinatorSettings) -> int:
     else:
         log.info("run_complete", run_dir=str(settings.run_dir))
     coordinator.server.stop(grace=3.0).wait()
+    coordinator.telemetry.close()
     return code if not stop.is_set() else (code or 1)
 
 

@@ -37,7 +37,13 @@ class CoordinatorSettings(BaseSettings):
     model: str = ""
     model_params: str = Field("{}", description="JSON object of model hyper-parameters")
     seed: int = 0
-    privacy: Literal["none", "secagg"] = "none"
+    privacy: Literal["none", "secagg", "dp", "dp+secagg"] = "none"
+    epsilon: float = Field(1.0, gt=0, description="DP target epsilon per hospital for the run")
+    delta: float = Field(1e-5, gt=0, lt=1, description="DP target delta per hospital")
+    accountant: Literal["rdp", "prv"] = "rdp"
+    max_grad_norm: float = Field(1.0, gt=0, description="DP-SGD per-record clipping norm")
+    metrics_port: int = Field(-1, ge=-1, le=65535,
+                              description="Prometheus metrics port (-1: off, 0: any free port)")
     keyserver: str = Field("", description="host:port of the key server (secure aggregation)")
     secagg_threshold: float = Field(2 / 3, gt=0.5, le=1.0,
                                     description="fraction of a round's nodes needed to unmask")

@@ -13,7 +13,14 @@ from typing import Any
 import grpc
 
 from fedhealth import __version__, rpc
-from fedhealth.errors import ConfigError, ConnectionFailed, FedhealthError, ProtocolError, RunFailed
+from fedhealth.errors import (
+    ConfigError,
+    ConnectionFailed,
+    FedhealthError,
+    PrivacyBudgetExhausted,
+    ProtocolError,
+    RunFailed,
+)
 from fedhealth.v1 import coordinator_pb2 as pb
 from fedhealth.v1 import coordinator_pb2_grpc as pb_grpc
 from fedhealth.wire import to_tensor_list
@@ -131,6 +138,17 @@ class NodeClient:
         start = time.perf_counter()
         header = self._header(task)
         timeout = max(task.deadline_s, 1.0)
+        try:
+            self._dispatch(kind, task, header, timeout, stub, plain)
+        except PrivacyBudgetExhausted as err:
+            stub.Decline(pb.DeclineRequest(header=header, reason=str(err)), timeout=timeout)
+            self.log.info("declined", task=kind, round=task.round, reason=str(err))
+            return
+        self.log.info("task_done", task=kind, round=task.round,
+                      seconds=round(time.perf_counter() - start, 4))
+
+    def _dispatch(self, kind: str | None, task: pb.Task, header: pb.ResultHeader, timeout: float,
+                  stub: pb_grpc.CoordinatorStub, plain: pb_grpc.PlainAggregationStub) -> None:
         if kind is not None and secure_kind(kind):
             self._handle_secure(kind, task, header, timeout)
         elif kind == "fit" and (self.secure is not None or self.s.require_secure_aggregation):
@@ -148,21 +166,21 @@ class NodeClient:
             n, s, sq = self.trainer.stats()
             stub.PushStats(pb.StatsResult(header=header, count=n, sum=s, sum_sq=sq), timeout=timeout)
         elif kind == "fit":
-            update, n, stats = self.trainer.fit(task.fit)
+            update, n, stats = self.trainer.fit(task.fit, task.round)
             plain.PushUpdate(pb.FitResult(header=header, update=to_tensor_list(update),
                                           num_examples=n, metrics=stats), timeout=timeout)
         elif kind == "evaluate":
             summary = self.trainer.evaluate(task.evaluate.model, task.evaluate.weights,
                                             task.evaluate.standardizer)
-            stub.PushEvaluation(pb.EvaluateResult(header=header, summary=summary), timeout=timeout)
+            report = self.trainer.privacy.report() if self.trainer.privacy else None
+            stub.PushEvaluation(pb.EvaluateResult(header=header, summary=summary, privacy=report),
+                                timeout=timeout)
         elif kind == "local_baseline":
             summary = self.trainer.local_baseline(task.local_baseline)
             stub.PushEvaluation(pb.EvaluateResult(header=header, summary=summary, baseline=True),
                                 timeout=timeout)
         else:
             raise ProtocolError(f"unknown task kind {kind!r} from the coordinator")
-        self.log.info("task_done", task=kind, round=task.round,
-                      seconds=round(time.perf_counter() - start, 4))
 
 
 def _rpc_error(err: grpc.RpcError, what: str) -> FedhealthError:

@@ -17,6 +17,7 @@ from fedhealth.data.registry import SiteSpec, load_site
 from fedhealth.errors import FedhealthError
 from fedhealth.training.loop import pick_device
 from fedhealth_node.client import NodeClient
+from fedhealth_node.privacy import NodePrivacy
 from fedhealth_node.settings import NodeSettings
 from fedhealth_node.trainer import Trainer
 
@@ -27,7 +28,11 @@ def build_trainer(settings: NodeSettings) -> Trainer:
                     partition=settings.partition, seed=settings.seed,
                     test_fraction=settings.test_fraction)
     site = load_site(settings.dataset, settings.data_dir, spec, settings.data_options)
-    return Trainer(site, pick_device(settings.device))
+    privacy = None
+    if settings.ledger_path is not None:
+        privacy = NodePrivacy(settings.ledger_path, settings.new_ledger, settings.dp_epsilon,
+                              settings.dp_delta)
+    return Trainer(site, pick_device(settings.device), privacy)
 
 
 def run(settings: NodeSettings) -> int:

@@ -38,8 +38,10 @@ class SecureSession:
         return self._client
 
     def advertise_keys(self, task: pb.Task) -> dict[str, float]:
-        """Create and publish this round's signed keys, then train and keep the update."""
+        """Train (the privacy ledger may refuse first), then create and publish this
+        round's signed keys; the update is kept until it is masked."""
         t = task.advertise_keys
+        update, _, stats = self.trainer.fit(t.fit, task.round)  # the budget is checked first
         c = t.config
         config = SecAggConfig(run_id=self.run_id, round=task.round, node_ids=tuple(c.node_ids),
                               threshold=int(c.threshold), dim=int(c.dim), clip=float(c.clip),
@@ -53,7 +55,6 @@ class SecureSession:
                 node_id=bundle.node_id, encryption_public_key=bundle.encryption_public_key,
                 masking_public_key=bundle.masking_public_key, signature=bundle.signature)),
             timeout=self.timeout_s)
-        update, _, stats = self.trainer.fit(t.fit)
         flat = np.concatenate([v.ravel() for v in update.values()]).astype(np.float64)
         weight = float(t.weight)
         if not 0 < weight <= 1:

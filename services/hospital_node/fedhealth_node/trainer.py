@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from fedhealth import metrics
+from fedhealth.errors import ConfigError
 from fedhealth.data.base import Schema, SiteData
 from fedhealth.data.fitted import fit_site, site_stats
 from fedhealth.data.preprocess import stats_from_bytes, stats_to_bytes
@@ -16,13 +17,16 @@ from fedhealth.models.weights import get_weights, set_weights
 from fedhealth.training import loop
 from fedhealth.v1 import coordinator_pb2 as pb
 from fedhealth.wire import from_tensor_list, to_tensor_list
+from fedhealth_node.privacy import NodePrivacy
 
 
 class Trainer:
     """Holds one hospital's split in memory (as tensors) across rounds."""
 
-    def __init__(self, site: SiteData, device: torch.device) -> None:
+    def __init__(self, site: SiteData, device: torch.device,
+                 privacy: NodePrivacy | None = None) -> None:
         self.site = site
+        self.privacy = privacy
         self.task = site.schema.task
         self.device = device
         self._raw: tuple[Any, Any] | None = None
@@ -85,13 +89,25 @@ class Trainer:
         x = np.asarray(x, dtype=np.float64)
         return len(x), x.sum(axis=0).tolist(), (x * x).sum(axis=0).tolist()
 
-    def fit(self, task: pb.FitTask) -> tuple[dict[str, np.ndarray], int, dict[str, float]]:
-        """Train from the global weights; return the update (local - global)."""
+    def fit(self, task: pb.FitTask, round_: int) -> tuple[dict[str, np.ndarray], int, dict[str, float]]:
+        """Train from the global weights; return the update (local - global). With DP,
+        the ledger records the round first (PrivacyBudgetExhausted: nothing trained)."""
+        cfg = _config(task.config)
+        dp_cfg = None
+        if task.config.HasField("dp"):
+            if self.privacy is None:
+                raise ConfigError("the run trains with DP: set ledger_path (FEDHEALTH_NODE_LEDGER_PATH)")
+            dp_cfg = self.privacy.prepare(self.n_train, cfg, task.config.dp)
         module = self.model(task.model, task.weights)
         start = get_weights(module)
         train, _ = self.datasets(task.standardizer)
-        cfg = _config(task.config)
-        stats = loop.train(module, train, cfg, self.task, self.device)
+        if dp_cfg is not None:
+            from fedhealth.privacy.dp_sgd import train_private
+
+            stats, spend = train_private(module, train, cfg, dp_cfg, self.task, self.device)
+            self.privacy.spent(spend)  # type: ignore[union-attr]
+        else:
+            stats = loop.train(module, train, cfg, self.task, self.device)
         end = get_weights(module)
         return {k: end[k] - start[k] for k in start}, self.n_train, stats
 

@@ -47,8 +47,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fraction-fit", type=float, default=1.0)
     p.add_argument("--round-timeout", type=float, default=60.0, help="seconds per stage")
     p.add_argument("--test-fraction", type=float, default=0.2)
-    p.add_argument("--privacy", default="none", choices=["none", "secagg"],
-                   help="secagg: the coordinator learns only the sum of the updates")
+    p.add_argument("--privacy", default="none", choices=["none", "dp", "secagg", "dp+secagg"],
+                   help="dp: record-level DP-SGD with a per-hospital ledger; secagg: the "
+                        "coordinator learns only the sum of the updates")
+    p.add_argument("--epsilon", type=float, default=1.0, help="DP target epsilon per hospital")
+    p.add_argument("--delta", type=float, default=1e-5, help="DP target delta per hospital")
+    p.add_argument("--accountant", default="rdp", choices=["rdp", "prv"])
+    p.add_argument("--max-grad-norm", type=float, default=1.0, help="DP-SGD clipping norm")
+    p.add_argument("--hospital-epsilon", action="append", default=[], metavar="NAME=EPS",
+                   help="a hospital's own, lower budget (repeatable)")
     p.add_argument("--secagg-degree", type=int, default=0,
                    help="SecAgg+ neighbours per hospital (0: every other hospital)")
     p.add_argument("--in-process", action="store_true", help="all hospitals in this process")
@@ -126,13 +133,18 @@ def run(args: argparse.Namespace) -> int:
     for stale in ("results.json", "metrics.csv", "model.pt", "coordinator.port",
                   "keyserver.port", "baseline_pooled.json", "model_spec.json"):
         (out / stale).unlink(missing_ok=True)
+    for ledger in (out / "ledgers").glob("*.json"):
+        ledger.unlink()  # a fresh simulated run: its hospitals start with fresh ledgers
     options = _options(args)
     partition = args.partition
     started = time.perf_counter()
     launcher = Launcher(out)
     in_process = args.in_process
     if not in_process:
-        launcher.forkserver(["fedhealth_node.main", "fedhealth.local.baseline"])
+        preload = ["fedhealth_node.main", "fedhealth.local.baseline"]
+        if "dp" in args.privacy.split("+"):
+            preload.append("fedhealth.privacy.dp_sgd")
+        launcher.forkserver(preload)
     progress = Progress(args.rounds, not args.no_progress)
     failures: list[str] = []
     try:
@@ -153,15 +165,20 @@ def run(args: argparse.Namespace) -> int:
             "--local-baselines", str(not args.no_baselines).lower(),
             "--export-model", "false", "--join-timeout-s", "120",
             "--keyserver", keyserver, "--secagg-degree", str(args.secagg_degree),
+            "--epsilon", str(args.epsilon), "--delta", str(args.delta),
+            "--accountant", args.accountant, "--max-grad-norm", str(args.max_grad_norm),
         ]
         coord = launcher.service("coordinator", coord_argv, on_line=progress.on_line)
         port = launcher.wait_port(coord, out / "coordinator.port")
         names = _hospital_names(args, options)
+        own_budgets = _own_budgets(args.hospital_epsilon, names)
         node_settings = [
             NodeSettings(node_id=names[i], coordinator=f"127.0.0.1:{port}", keyserver=keyserver,
                          dataset=args.dataset, data_dir=args.data_dir, data_options=options,
                          partition=partition, site_index=i, num_sites=args.hospitals,
-                         seed=args.seed, test_fraction=args.test_fraction, threads=1)
+                         seed=args.seed, test_fraction=args.test_fraction, threads=1,
+                         ledger_path=out / "ledgers" / f"{names[i]}.json", new_ledger=True,
+                         dp_epsilon=own_budgets.get(names[i]))
             for i in range(args.hospitals)
         ]
         baseline_kwargs = dict(
@@ -192,6 +209,21 @@ def run(args: argparse.Namespace) -> int:
     print(f"done in {elapsed:.1f} s: final AUROC {_fmt(final.get('auroc'))}"
           f" (pooled baseline {_fmt(pooled.get('auroc'))}) -> {out}")
     return 0
+
+
+def _own_budgets(items: list[str], names: list[str]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            eps = float(value)
+        except ValueError:
+            eps = -1.0
+        if not sep or name not in names or not eps > 0:
+            raise ConfigError(f"--hospital-epsilon {item!r} is not NAME=EPS for one of "
+                              f"{', '.join(names)}")
+        out[name] = eps
+    return out
 
 
 def _hospital_names(args: argparse.Namespace, options: dict[str, str]) -> list[str]:

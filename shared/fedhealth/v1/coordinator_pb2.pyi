@@ -213,6 +213,42 @@ class Standardizer(_message.Message):
 Global___Standardizer: _TypeAlias = Standardizer  # noqa: Y015
 
 @_typing.final
+class DPConfig(_message.Message):
+    """Record-level DP-SGD for the run: the noise is calibrated from this target over the
+    planned rounds; a hospital's own (lower) budget may make it decline rounds later.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGET_EPSILON_FIELD_NUMBER: _builtins.int
+    DELTA_FIELD_NUMBER: _builtins.int
+    ACCOUNTANT_FIELD_NUMBER: _builtins.int
+    MAX_GRAD_NORM_FIELD_NUMBER: _builtins.int
+    PLANNED_ROUNDS_FIELD_NUMBER: _builtins.int
+    target_epsilon: _builtins.float
+    delta: _builtins.float
+    accountant: _builtins.str
+    """rdp, prv"""
+    max_grad_norm: _builtins.float
+    planned_rounds: _builtins.int
+    def __init__(
+        self,
+        *,
+        target_epsilon: _builtins.float = ...,
+        delta: _builtins.float = ...,
+        accountant: _builtins.str = ...,
+        max_grad_norm: _builtins.float = ...,
+        planned_rounds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accountant", b"accountant", "delta", b"delta", "max_grad_norm", b"max_grad_norm", "planned_rounds", b"planned_rounds", "target_epsilon", b"target_epsilon"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DPConfig: _TypeAlias = DPConfig  # noqa: Y015
+
+@_typing.final
 class TrainConfig(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -223,6 +259,7 @@ class TrainConfig(_message.Message):
     PROXIMAL_MU_FIELD_NUMBER: _builtins.int
     SEED_FIELD_NUMBER: _builtins.int
     WEIGHT_DECAY_FIELD_NUMBER: _builtins.int
+    DP_FIELD_NUMBER: _builtins.int
     local_epochs: _builtins.int
     batch_size: _builtins.int
     learning_rate: _builtins.float
@@ -232,6 +269,10 @@ class TrainConfig(_message.Message):
     """FedProx; 0 is FedAvg"""
     seed: _builtins.int
     weight_decay: _builtins.float
+    @_builtins.property
+    def dp(self) -> Global___DPConfig:
+        """unset: no differential privacy"""
+
     def __init__(
         self,
         *,
@@ -242,10 +283,11 @@ class TrainConfig(_message.Message):
         proximal_mu: _builtins.float = ...,
         seed: _builtins.int = ...,
         weight_decay: _builtins.float = ...,
+        dp: Global___DPConfig | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["dp", b"dp"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "learning_rate", b"learning_rate", "local_epochs", b"local_epochs", "optimizer", b"optimizer", "proximal_mu", b"proximal_mu", "seed", b"seed", "weight_decay", b"weight_decay"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "dp", b"dp", "learning_rate", b"learning_rate", "local_epochs", b"local_epochs", "optimizer", b"optimizer", "proximal_mu", b"proximal_mu", "seed", b"seed", "weight_decay", b"weight_decay"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -898,28 +940,81 @@ class EvalSummary(_message.Message):
 Global___EvalSummary: _TypeAlias = EvalSummary  # noqa: Y015
 
 @_typing.final
+class PrivacyReport(_message.Message):
+    """A hospital's privacy ledger, as it reports it (results.json privacy.<hospital>)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPSILON_FIELD_NUMBER: _builtins.int
+    DELTA_FIELD_NUMBER: _builtins.int
+    ACCOUNTANT_FIELD_NUMBER: _builtins.int
+    NOISE_MULTIPLIER_FIELD_NUMBER: _builtins.int
+    SAMPLE_RATE_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    MAX_GRAD_NORM_FIELD_NUMBER: _builtins.int
+    BUDGET_EPSILON_FIELD_NUMBER: _builtins.int
+    GRAD_SAMPLE_MODE_FIELD_NUMBER: _builtins.int
+    epsilon: _builtins.float
+    """spent so far"""
+    delta: _builtins.float
+    accountant: _builtins.str
+    noise_multiplier: _builtins.float
+    sample_rate: _builtins.float
+    steps: _builtins.int
+    """DP-SGD steps in total"""
+    max_grad_norm: _builtins.float
+    budget_epsilon: _builtins.float
+    grad_sample_mode: _builtins.str
+    def __init__(
+        self,
+        *,
+        epsilon: _builtins.float = ...,
+        delta: _builtins.float = ...,
+        accountant: _builtins.str = ...,
+        noise_multiplier: _builtins.float = ...,
+        sample_rate: _builtins.float = ...,
+        steps: _builtins.int = ...,
+        max_grad_norm: _builtins.float = ...,
+        budget_epsilon: _builtins.float = ...,
+        grad_sample_mode: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accountant", b"accountant", "budget_epsilon", b"budget_epsilon", "delta", b"delta", "epsilon", b"epsilon", "grad_sample_mode", b"grad_sample_mode", "max_grad_norm", b"max_grad_norm", "noise_multiplier", b"noise_multiplier", "sample_rate", b"sample_rate", "steps", b"steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrivacyReport: _TypeAlias = PrivacyReport  # noqa: Y015
+
+@_typing.final
 class EvaluateResult(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     HEADER_FIELD_NUMBER: _builtins.int
     SUMMARY_FIELD_NUMBER: _builtins.int
     BASELINE_FIELD_NUMBER: _builtins.int
+    PRIVACY_FIELD_NUMBER: _builtins.int
     baseline: _builtins.bool
     """answers a LocalBaselineTask"""
     @_builtins.property
     def header(self) -> Global___ResultHeader: ...
     @_builtins.property
     def summary(self) -> Global___EvalSummary: ...
+    @_builtins.property
+    def privacy(self) -> Global___PrivacyReport:
+        """set when the hospital trains with DP"""
+
     def __init__(
         self,
         *,
         header: Global___ResultHeader | None = ...,
         summary: Global___EvalSummary | None = ...,
         baseline: _builtins.bool = ...,
+        privacy: Global___PrivacyReport | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["header", b"header", "summary", b"summary"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["header", b"header", "privacy", b"privacy", "summary", b"summary"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["baseline", b"baseline", "header", b"header", "summary", b"summary"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["baseline", b"baseline", "header", b"header", "privacy", b"privacy", "summary", b"summary"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
