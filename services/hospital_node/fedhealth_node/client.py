@@ -166,7 +166,7 @@ class NodeClient:
             n, s, sq = self.trainer.stats()
             stub.PushStats(pb.StatsResult(header=header, count=n, sum=s, sum_sq=sq), timeout=timeout)
         elif kind == "fit":
-            update, n, stats = self.trainer.fit(task.fit, task.round)
+            update, n, stats = self.trainer.fit(task.fit)
             plain.PushUpdate(pb.FitResult(header=header, update=to_tensor_list(update),
                                           num_examples=n, metrics=stats), timeout=timeout)
         elif kind == "evaluate":

@@ -41,7 +41,7 @@ class SecureSession:
         """Train (the privacy ledger may refuse first), then create and publish this
         round's signed keys; the update is kept until it is masked."""
         t = task.advertise_keys
-        update, _, stats = self.trainer.fit(t.fit, task.round)  # the budget is checked first
+        update, _, stats = self.trainer.fit(t.fit)  # the budget is checked first
         c = t.config
         config = SecAggConfig(run_id=self.run_id, round=task.round, node_ids=tuple(c.node_ids),
                               threshold=int(c.threshold), dim=int(c.dim), clip=float(c.clip),

@@ -89,7 +89,7 @@ class Trainer:
         x = np.asarray(x, dtype=np.float64)
         return len(x), x.sum(axis=0).tolist(), (x * x).sum(axis=0).tolist()
 
-    def fit(self, task: pb.FitTask, round_: int) -> tuple[dict[str, np.ndarray], int, dict[str, float]]:
+    def fit(self, task: pb.FitTask) -> tuple[dict[str, np.ndarray], int, dict[str, float]]:
         """Train from the global weights; return the update (local - global). With DP,
         the ledger records the round first (PrivacyBudgetExhausted: nothing trained)."""
         cfg = _config(task.config)
