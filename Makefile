@@ -47,8 +47,11 @@ test-fast: venv
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: venv
+	$(PY) bench/run_footprint.py
 	$(PY) bench/round_latency.py
 	$(PY) bench/train_throughput.py
+	$(PY) bench/secagg.py
+	$(PY) bench/dp_overhead.py
 
 protos: venv
 	$(PY) -m fedhealth.protogen

@@ -84,7 +84,10 @@ def test_a_hung_then_killed_node_does_not_hang_the_coordinator(env: dict[str, st
     coord = subprocess.Popen(
         fedhealth_cmd("coordinator", "--port", "0", "--port-file", str(port_file), "--run-dir",
                       str(run_dir), "--hospitals", "3", "--rounds", "4", "--round-timeout-s", "6",
-                      "--min-hospitals", "2", "--local-baselines", "false", "--export-model", "false"),
+                      "--min-hospitals", "2", "--local-baselines", "false", "--export-model", "false",
+                      # ~100 local epochs make each fit last about a second, so the node
+                      # is reliably stopped in the middle of round 2's training
+                      "--local-epochs", "100"),
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     nodes = []
     try:
@@ -100,7 +103,7 @@ def test_a_hung_then_killed_node_does_not_hang_the_coordinator(env: dict[str, st
         while time.monotonic() < deadline:
             if results.is_file() and json.loads(results.read_text())["rounds"]:
                 break
-            time.sleep(0.05)
+            time.sleep(0.01)
         os.kill(nodes[2].pid, signal.SIGSTOP)
         time.sleep(7)  # round 2 waits for hospital-3 until its 6 s deadline
         nodes[2].kill()
