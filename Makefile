@@ -20,7 +20,9 @@ all: venv
 
 deps: $(DEPS)/.fedhealth-ok
 
-$(DEPS)/.fedhealth-ok: requirements.lock
+# No prerequisite: the folder name already carries the lock's hash, and a fresh clone's
+# newer file times must not trigger a reinstall.
+$(DEPS)/.fedhealth-ok:
 	@echo "creating the dependency venv $(DEPS) (torch: a few minutes, once per lock)"
 	rm -rf $(DEPS)
 	$(PYTHON) -m venv $(DEPS)
