@@ -8,7 +8,7 @@ not even serve.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -25,10 +25,13 @@ from fedhealth.v1 import coordinator_pb2 as pb
 from fedhealth.v1 import coordinator_pb2_grpc as pb_grpc
 from fedhealth.wire import to_tensor_list
 from fedhealth.v1 import keyserver_pb2_grpc as ks_grpc
-from fedhealth_node.secure import SecureSession
-from fedhealth_node.secure import handles as secure_kind
 from fedhealth_node.settings import NodeSettings
 from fedhealth_node.trainer import Trainer, schema_pb
+
+if TYPE_CHECKING:  # the secure session loads the crypto stack only for secagg runs
+    from fedhealth_node.secure import SecureSession
+
+SECURE_KINDS = ("advertise_keys", "share_keys", "masked_input", "unmask")
 
 
 class NodeClient:
@@ -108,6 +111,8 @@ class NodeClient:
         if not self.s.keyserver:
             raise ConfigError("the run uses secure aggregation: set keyserver "
                               "(FEDHEALTH_NODE_KEYSERVER) to the key server's host:port")
+        from fedhealth_node.secure import SecureSession
+
         channel = rpc.connect(self.s.keyserver, "keyserver", self.s.connect_timeout_s)
         self._channels.append(channel)
         return SecureSession(self.s.node_id, run_id, ks_grpc.KeyServerStub(channel),
@@ -149,7 +154,7 @@ class NodeClient:
 
     def _dispatch(self, kind: str | None, task: pb.Task, header: pb.ResultHeader, timeout: float,
                   stub: pb_grpc.CoordinatorStub, plain: pb_grpc.PlainAggregationStub) -> None:
-        if kind is not None and secure_kind(kind):
+        if kind in SECURE_KINDS:
             self._handle_secure(kind, task, header, timeout)
         elif kind == "fit" and (self.secure is not None or self.s.require_secure_aggregation):
             stub.Decline(pb.DeclineRequest(header=header, reason="refuses to send a plaintext "

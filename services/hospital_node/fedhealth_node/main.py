@@ -8,9 +8,6 @@ import sys
 from pathlib import Path
 
 import torch
-import torch._dynamo  # noqa: F401 - torch.optim imports it lazily on first use (~3 s here):
-# paying that before joining keeps it out of round 1's deadline, and the local launcher's
-# forkserver pays it once for every node.
 
 from fedhealth import logs
 from fedhealth.data.registry import SiteSpec, load_site

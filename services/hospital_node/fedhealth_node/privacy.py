@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fedhealth.privacy.dp_sgd import DPConfig, RoundSpend, plan_round
-from fedhealth.privacy.ledger import Budget, PrivacyLedger, Spend
+from typing import TYPE_CHECKING
+
 from fedhealth.training.loop import TrainConfig
 from fedhealth.v1 import coordinator_pb2 as pb
+
+if TYPE_CHECKING:  # these import Opacus (1-2 s with SciPy): only DP runs pay for it
+    from fedhealth.privacy.dp_sgd import DPConfig, RoundSpend
+    from fedhealth.privacy.ledger import PrivacyLedger
 
 
 class NodePrivacy:
@@ -29,6 +33,8 @@ class NodePrivacy:
         self.mode = ""
 
     def _open(self, dp: pb.DPConfig) -> PrivacyLedger:
+        from fedhealth.privacy.ledger import Budget, PrivacyLedger
+
         if self.ledger is None:
             eps = min(dp.target_epsilon, self.own_epsilon or dp.target_epsilon)
             delta = min(dp.delta, self.own_delta or dp.delta)
@@ -40,6 +46,8 @@ class NodePrivacy:
         """Record this round's spend in the ledger (raises PrivacyBudgetExhausted first if
         it does not fit) and return the DP-SGD settings to train with."""
         from fedhealth.privacy import accountant
+        from fedhealth.privacy.dp_sgd import DPConfig, plan_round
+        from fedhealth.privacy.ledger import Spend
 
         ledger = self._open(dp)
         q, steps = plan_round(n_train, cfg)

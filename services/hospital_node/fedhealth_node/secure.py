@@ -89,7 +89,3 @@ class SecureSession:
         return reply.self_mask_shares, reply.masking_key_shares
 
 
-def handles(kind: str | None) -> bool:
-    return kind in ("advertise_keys", "share_keys", "masked_input", "unmask")
-
-

@@ -11,7 +11,6 @@ from fedhealth import metrics
 from fedhealth.errors import ConfigError
 from fedhealth.data.base import Schema, SiteData
 from fedhealth.data.fitted import fit_site, site_stats
-from fedhealth.data.preprocess import stats_from_bytes, stats_to_bytes
 from fedhealth.models.registry import ModelSpec, build
 from fedhealth.models.weights import get_weights, set_weights
 from fedhealth.training import loop
@@ -40,6 +39,8 @@ class Trainer:
 
     def preprocess(self, task: pb.PreprocessTask) -> tuple[bytes, pb.DataSchema]:
         """Send this site's preprocessing statistics, or bind the merged ones."""
+        from fedhealth.data.preprocess import stats_from_bytes, stats_to_bytes
+
         if not task.merged_stats:
             stats = site_stats(self.site)
             return (stats_to_bytes(stats) if stats is not None else b""), schema_pb(self.site.schema)

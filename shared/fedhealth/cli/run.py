@@ -253,17 +253,13 @@ class _Nodes:
 def _start_hospitals(launcher: Any, settings: list[Any], in_process: bool, out: Path,
                      baseline_kwargs: dict[str, Any] | None, args: argparse.Namespace) -> tuple[_Nodes, Any]:
     from fedhealth.local.launcher import last_error
-    from fedhealth.training.loop import TrainConfig
-
-    cfg = TrainConfig(local_epochs=args.rounds * args.local_epochs, batch_size=args.batch_size,
-                      learning_rate=args.lr, optimizer=args.optimizer, seed=args.seed * 100_003)
+    cfg = dict(local_epochs=args.rounds * args.local_epochs, batch_size=args.batch_size,
+               learning_rate=args.lr, optimizer=args.optimizer, seed=args.seed * 100_003)
     result_file = out / "baseline_pooled.json"
     if in_process:
         return _start_in_process(settings, out, baseline_kwargs, cfg, result_file)
-    from fedhealth.local import baseline as _  # noqa: F401 - forkserver preload target
-    from fedhealth_node.main import run_in_child
-
-    parts = [launcher.child(s.node_id, run_in_child, s, str(out / "logs" / f"{s.node_id}.log"))
+    parts = [launcher.child(s.node_id, "fedhealth_node.main:run_in_child", s,
+                            str(out / "logs" / f"{s.node_id}.log"))
              for s in settings]
 
     def waiter(part: Any) -> Any:
@@ -274,10 +270,8 @@ def _start_hospitals(launcher: Any, settings: list[Any], in_process: bool, out: 
 
     base = None
     if baseline_kwargs is not None:
-        from fedhealth.local.baseline import run_in_child as baseline_child
-
-        bpart = launcher.child("baseline", baseline_child, str(result_file),
-                               {**baseline_kwargs, "cfg": cfg})
+        bpart = launcher.child("baseline", "fedhealth.local.baseline:run_in_child",
+                               str(result_file), {**baseline_kwargs, "cfg": cfg})
 
         def base() -> list[str]:
             bpart.wait(timeout=None)
@@ -338,11 +332,11 @@ def _merge_baseline(out: Path, result_file: Path) -> list[str]:
 
 
 def _export(launcher: Any, out: Path, in_process: bool) -> None:
-    from fedhealth import modelfile
-
     if in_process:
+        from fedhealth import modelfile
+
         modelfile.export_run(out)
         return
-    part = launcher.child("export", modelfile.export_run, out)
+    part = launcher.child("export", "fedhealth.modelfile:export_run", out)
     if part.wait(timeout=120) != 0 or not (out / "model.pt").is_file():
         raise RunFailed("writing model.pt failed (see logs)")

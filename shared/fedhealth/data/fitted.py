@@ -17,14 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from fedhealth.data.base import DataSource, Schema, SiteData
-from fedhealth.data.preprocess import Preprocessor, PreprocessStats
 from fedhealth.data.tabular import tabular_source
 from fedhealth.errors import DataError
+
+if TYPE_CHECKING:  # pandas costs ~0.7 s to import: nodes on data without it never pay
+    import pandas as pd
+
+    from fedhealth.data.preprocess import PreprocessStats
 
 
 def _unfitted(idx: np.ndarray) -> object:
@@ -69,6 +73,8 @@ def frame_source(
     """A binary tabular source over the feature columns of `frame`, preprocessed with a
     `Preprocessor` once bound to stats. Without categorical columns the input width is
     known before fitting (two columns per numeric feature); with them it is 0 until then."""
+    from fedhealth.data.preprocess import Preprocessor
+
     frame = frame[numeric + categorical].reset_index(drop=True)
     y = np.asarray(y, dtype=np.float32)
     template = Preprocessor(numeric, categorical, max_categories)

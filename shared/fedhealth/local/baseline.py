@@ -53,9 +53,11 @@ def pooled(dataset: str, data_dir: Path | None, options: dict[str, str], spec: S
 
 
 def run_in_child(out_path: str, kwargs: dict[str, Any]) -> None:
-    """Forked-process entry: compute the pooled baseline and write it as JSON."""
+    """Forked-process entry: compute the pooled baseline and write it as JSON (`cfg` is
+    the TrainConfig as a dict, so the parent never imports torch)."""
     torch.set_num_threads(1)
     try:
+        kwargs = {**kwargs, "cfg": loop.TrainConfig(**kwargs["cfg"])}
         atomic.write_json(Path(out_path), {"ok": True, "metrics": pooled(**kwargs)})
     except Exception as err:  # noqa: BLE001 - reported to the parent as a failed part
         atomic.write_json(Path(out_path), {"ok": False, "error": f"{type(err).__name__}: {err}"})

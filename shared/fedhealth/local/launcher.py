@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fedhealth.errors import RunFailed
+from fedhealth.local.entry import call
 
 START_TIMEOUT_S = 60.0
 
@@ -94,9 +95,9 @@ class Launcher:
         self.parts.append(part)
         return part
 
-    def child(self, name: str, target: Callable[..., None], *args: Any) -> Part:
-        """Fork a process from the forkserver to run `target(*args)`."""
-        proc = self.ctx.Process(target=target, args=args, name=name, daemon=False)
+    def child(self, name: str, target: str, *args: Any) -> Part:
+        """Fork a process from the forkserver to run `module:function` `target(*args)`."""
+        proc = self.ctx.Process(target=call, args=(target, *args), name=name, daemon=False)
         proc.start()
         part = Part(name, self.out / "logs" / f"{name}.log", proc=proc)
         self.parts.append(part)

@@ -30,3 +30,25 @@ def test_unknown_strategy_and_fedavg_with_server_lr_are_refused() -> None:
         Strategy("fedsgd")
     with pytest.raises(ConfigError):
         Strategy("fedavg", server_lr=0.5)
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd"])
+def test_functional_optimizer_matches_torch_optim_step_for_step(name: str) -> None:
+    import torch
+
+    from fedhealth.training.loop import FunctionalOptimizer, TrainConfig, make_optimizer
+
+    cfg = TrainConfig(optimizer=name, learning_rate=0.05, weight_decay=0.01)
+    torch.manual_seed(0)
+    a = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    b = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    b.load_state_dict(a.state_dict())
+    opt_a, opt_b = FunctionalOptimizer(a.parameters(), cfg), make_optimizer(b, cfg)
+    x, y = torch.randn(16, 5), torch.randn(16, 1)
+    for _ in range(5):
+        for model, opt in ((a, opt_a), (b, opt_b)):
+            opt.zero_grad()
+            ((model(x) - y) ** 2).mean().backward()
+            opt.step()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
