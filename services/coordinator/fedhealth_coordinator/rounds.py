@@ -26,6 +26,12 @@ from fedhealth.v1 import coordinator_pb2 as pb
 from fedhealth.wire import from_tensor_list, to_tensor_list
 from fedhealth_coordinator import checkpoint
 from fedhealth_coordinator.collect import Collector, Outcome
+from fedhealth_coordinator.evaluation import (
+    auroc_or_none,
+    privacy_from_proto,
+    schema_from_proto,
+    summary_from_proto,
+)
 from fedhealth_coordinator.nodes import Registry
 from fedhealth_coordinator.settings import CoordinatorSettings
 
@@ -51,11 +57,6 @@ class RunState:
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     initial: dict[str, np.ndarray] = field(default_factory=dict)
     round: int = 0
-
-def schema_from_proto(s: pb.DataSchema) -> Schema:
-    return Schema(dataset=s.dataset, modality=s.modality, task=s.task,
-                  input_shape=tuple(int(v) for v in s.input_shape),
-                  feature_names=tuple(s.feature_names), label_names=tuple(s.label_names))
 
 class Federation:
     """Runs the configured rounds over the nodes in `registry`."""
@@ -292,11 +293,7 @@ class Federation:
         for node_id, r in sorted(outcome.results.items()):
             if r.HasField("privacy"):
                 p = r.privacy
-                self.results["privacy"][node_id] = {
-                    "epsilon": p.epsilon, "delta": p.delta, "accountant": p.accountant,
-                    "noise_multiplier": p.noise_multiplier, "sample_rate": p.sample_rate,
-                    "steps": int(p.steps), "max_grad_norm": p.max_grad_norm,
-                    "budget_epsilon": p.budget_epsilon, "grad_sample_mode": p.grad_sample_mode}
+                self.results["privacy"][node_id] = privacy_from_proto(p)
                 spent[node_id] = p.epsilon
                 if self.on_privacy is not None:
                     self.on_privacy(node_id, p.epsilon, p.budget_epsilon)
@@ -330,7 +327,7 @@ class Federation:
             standardizer=self.state.standardizer))
         outcome, _ = self._stage(Stage.LOCAL_BASELINE, live, task)
         self.results["baselines"]["local_only"] = {
-            node_id: {**summary_from_proto(r.summary, self._task_kind()).metrics(), "auroc": _auroc_or_none(r)}
+            node_id: {**summary_from_proto(r.summary, self._task_kind()).metrics(), "auroc": auroc_or_none(r)}
             for node_id, r in sorted(outcome.results.items())
         }
 
@@ -388,24 +385,3 @@ class Federation:
                            "input_shape": list(sch.input_shape)},
                 "mean": list(self.state.standardizer.mean) or None,
                 "scale": list(self.state.standardizer.scale) or None}
-
-def summary_from_proto(s: pb.EvalSummary, task: str) -> metrics.Summary:
-    """A hospital's evaluation summary; histograms must be n_labels x bins."""
-    k = int(s.n_labels) or 1
-
-    def hist(values: Any) -> np.ndarray:
-        arr = np.asarray(values, dtype=np.int64)
-        if arr.size == 0:
-            return np.zeros((k, metrics.N_BINS), np.int64)
-        if arr.size != k * metrics.N_BINS:
-            raise ProtocolError(f"evaluation histogram has {arr.size} bins, expected {k} x {metrics.N_BINS}")
-        return arr.reshape(k, metrics.N_BINS)
-
-    return metrics.Summary(
-        n=int(s.n), loss_sum=s.loss_sum, brier_sum=s.brier_sum, tp=int(s.tp), fp=int(s.fp),
-        tn=int(s.tn), fn=int(s.fn), hist_pos=hist(s.hist_pos), hist_neg=hist(s.hist_neg),
-        correct=int(s.correct), task=task)
-
-def _auroc_or_none(r: pb.EvaluateResult) -> float | None:
-    v = float(r.summary.local_auroc)
-    return v if metrics.is_number(v) else None
