@@ -66,6 +66,14 @@ def export_run(run_dir: Path) -> Path:
     return out
 
 
+def finish_run(run_dir: Path) -> None:
+    """The end of a local run: write model.pt and the report plot."""
+    from fedhealth import report
+
+    export_run(run_dir)
+    report.plot(run_dir)
+
+
 def load(path: Path) -> SavedModel:
     """Read model.pt and rebuild its module in eval mode."""
     import torch

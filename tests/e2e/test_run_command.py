@@ -44,6 +44,7 @@ def test_results_follow_the_run_directory_contract(demo_run: Path) -> None:
     rows = list(csv.DictReader((demo_run / "metrics.csv").open()))
     assert [int(x["round"]) for x in rows] == list(range(1, 11))
     assert len(list((demo_run / "checkpoints").glob("round-*.npz"))) == 10
+    assert (demo_run / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_model_pt_loads_without_training_code_and_predict_scores_a_csv(demo_run: Path, tmp_path: Path) -> None:

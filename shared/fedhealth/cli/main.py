@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
     run.add_parser(sub)
     predict.add_parser(sub)
-    for optional in ("fedhealth.cli.data_cmd", "fedhealth.cli.audit_cmd"):
+    for optional in ("fedhealth.cli.data_cmd", "fedhealth.cli.audit_cmd", "fedhealth.report"):
         try:
             module = __import__(optional, fromlist=["add_parser"])
         except ModuleNotFoundError:

@@ -332,11 +332,12 @@ def _merge_baseline(out: Path, result_file: Path) -> list[str]:
 
 
 def _export(launcher: Any, out: Path, in_process: bool) -> None:
+    """model.pt and report.png, in a forked child (the parent never imports torch)."""
     if in_process:
         from fedhealth import modelfile
 
-        modelfile.export_run(out)
+        modelfile.finish_run(out)
         return
-    part = launcher.child("export", "fedhealth.modelfile:export_run", out)
+    part = launcher.child("export", "fedhealth.modelfile:finish_run", out)
     if part.wait(timeout=120) != 0 or not (out / "model.pt").is_file():
-        raise RunFailed("writing model.pt failed (see logs)")
+        raise RunFailed("writing model.pt or report.png failed (see logs)")
