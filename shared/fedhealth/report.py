@@ -62,10 +62,14 @@ def plot(run_dir: Path) -> Path:
     ax.set_title("per hospital")
     if private:
         ax = axes[2]
-        for h in sorted({h for row in rows for h in row.get("epsilon_per_hospital", {})}):
+        per_hospital = sorted({h for row in rows for h in row.get("epsilon_per_hospital", {})})
+        for h in per_hospital:
             ax.plot(rounds, [row.get("epsilon_per_hospital", {}).get(h) for row in rows],
                     marker=".", label=h)
-        for h, p in (r.get("privacy") or {}).items():
+        if not per_hospital:  # hospital-level DP: one guarantee for every hospital
+            ax.plot(rounds, [row.get("epsilon") for row in rows], marker=".",
+                    label="hospital-level")
+        for p in (r.get("privacy") or {}).values():
             ax.axhline(p["budget_epsilon"], color="grey", linestyle=":", linewidth=0.8)
         ax.set_xlabel("round")
         ax.set_ylabel("epsilon spent")

@@ -117,3 +117,20 @@ def test_a_node_refuses_to_start_a_ledger_from_zero_unless_told(tmp_path: Path, 
     log = node.stderr
     assert str(missing) in log and "refusing to start from zero" in log
     assert not missing.exists()
+
+
+def test_hospital_level_dp_under_secure_aggregation(tmp_path: Path) -> None:
+    """Distributed discrete Gaussian noise added before masking: the coordinator accounts
+    for it and every planned round stays within the target."""
+    out = tmp_path / "hdp"
+    proc = subprocess.run(fedhealth_cmd(
+        "run", "--in-process", "--no-progress", "--hospitals", "12", "--rounds", "3",
+        "--partition", "iid", "--privacy", "hdp+secagg", "--epsilon", "8", "--max-dropouts",
+        "2", "--no-baselines", "--out", str(out)), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads((out / "results.json").read_text())
+    level = r["privacy"]["hospital_level"]
+    assert level["rounds"] == 3 and 0.9 * 8 <= level["epsilon"] <= 8
+    assert level["noise_multiplier"] > 0 and level["max_dropouts"] == 2
+    assert [row["epsilon"] for row in r["rounds"]] == sorted(row["epsilon"] for row in r["rounds"])
+    assert all(row["secagg_aborted"] is None for row in r["rounds"])

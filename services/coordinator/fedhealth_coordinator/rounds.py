@@ -24,7 +24,7 @@ from fedhealth.models.registry import ModelSpec, spec_for
 from fedhealth.strategy import Strategy, weighted_mean
 from fedhealth.v1 import coordinator_pb2 as pb
 from fedhealth.wire import from_tensor_list, to_tensor_list
-from fedhealth_coordinator import checkpoint
+from fedhealth_coordinator import checkpoint, hospital_dp
 from fedhealth_coordinator.collect import Collector, Outcome
 from fedhealth_coordinator.evaluation import (
     auroc_or_none,
@@ -73,6 +73,8 @@ class Federation:
         self.log = logs.get("federation").bind(run=run_id)
         self.secure: Any = None
         self.exhausted: set[str] = set()
+        self.hdp_noise = 0.0  # hospital-level DP noise multiplier, calibrated before round 1
+        self.hdp_rounds = 0
         self.on_privacy: Any = None  # callback(node, spent, budget), e.g. Prometheus gauges
         self.on_round: Any = None  # callback(row, connected hospitals)
         if "secagg" in settings.privacy:
@@ -245,7 +247,12 @@ class Federation:
                          config=self._train_config(round_), standardizer=self.state.standardizer)
         extra: dict[str, Any] = {}
         if self.secure is not None:
-            sec = self.secure.run(round_, chosen, fit)
+            hdp = None
+            if self.hdp_noise:
+                hdp = hospital_dp.task(self.s, self.hdp_noise, len(chosen))
+            sec = self.secure.run(round_, chosen, fit, hdp)
+            if hdp is not None and sec.mean_update is not None:
+                self.hdp_rounds += 1
             mean_update, participants, dropped = sec.mean_update, sec.survivors, sec.dropped
             up, down, declined = sec.bytes_up, sec.bytes_down, sec.declined
             extra = {"secagg_aborted": sec.aborted or None,
@@ -282,10 +289,24 @@ class Federation:
         }
         self.results["per_hospital"] = self._per_hospital(eval_out)
         spent = self._privacy(eval_out)
-        if spent:
+        if self.hdp_noise:
+            level = self._hospital_level_privacy()
+            row["epsilon"] = level["epsilon"]
+        elif spent:
             row["epsilon"] = max(spent.values())
             row["epsilon_per_hospital"] = spent
         return row
+
+    def calibrate_hospital_dp(self) -> None:
+        dim = int(sum(v.size for v in self.state.weights.values()))
+        self.hdp_noise = hospital_dp.calibrate(self.s, dim)
+        self.log.info("hospital_dp_calibrated", noise_multiplier=self.hdp_noise)
+
+    def _hospital_level_privacy(self) -> dict[str, Any]:
+        dim = int(sum(v.size for v in self.state.weights.values()))
+        level = hospital_dp.report(self.s, self.hdp_noise, dim, self.hdp_rounds)
+        self.results["privacy"]["hospital_level"] = level
+        return level
 
     def _privacy(self, outcome: Outcome) -> dict[str, float]:
         """Keep each hospital's latest privacy report; return epsilon spent per hospital."""
@@ -338,6 +359,8 @@ class Federation:
         self.stats(ids)
         self.init(ids)
         atomic.write_json(self.s.run_dir / "model_spec.json", self.model_info())
+        if self.s.privacy.startswith("hdp"):
+            self.calibrate_hospital_dp()
         checkpoint.write_results(self.s.run_dir, self.results)
         for round_ in range(1, self.s.rounds + 1):
             self.state.round = round_
@@ -360,7 +383,7 @@ class Federation:
             self.log.info("round_complete", round=round_, rounds=self.s.rounds,
                           participants=len(row["participants"]), dropped=row["dropped"],
                           auroc=row["auroc"], loss=row["loss"], duration_s=row["duration_s"])
-        if self.s.local_baselines and "dp" not in self.s.privacy.split("+"):
+        if self.s.local_baselines and self.s.privacy not in ("dp", "dp+secagg", "hdp+secagg"):
             self.local_baselines()
         elif self.s.local_baselines:
             # Training on a hospital's records outside DP-SGD would spend privacy that no

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fedhealth.errors import FedhealthError
+from fedhealth.errors import FedhealthError, ProtocolError
 from fedhealth.secagg import graph
 from fedhealth.secagg.config import SecAggConfig
 from fedhealth.secagg.keys import KeyBundle
@@ -72,7 +72,8 @@ class SecureRound:
         self.fed = fed
         self.keyserver = keyserver
 
-    def run(self, round_: int, chosen: list[str], fit: pb.FitTask) -> SecureOutcome:
+    def run(self, round_: int, chosen: list[str], fit: pb.FitTask,
+            hospital_dp: pb.HospitalDP | None = None) -> SecureOutcome:
         s = self.fed.s
         layout, size = flatten(self.fed.state.weights)
         n = len(chosen)
@@ -93,7 +94,8 @@ class SecureRound:
                                         graph_commitment=commitment or b"")
             task_id = self.fed.new_task_id(round_, "advertise_keys")
             tasks = {n_id: self.fed.task_with_id(round_, task_id, advertise_keys=pb.AdvertiseKeysTask(
-                config=proto_cfg, fit=fit, weight=counts[n_id] / total)) for n_id in chosen}
+                config=proto_cfg, fit=fit, weight=counts[n_id] / total, hospital_dp=hospital_dp))
+                for n_id in chosen}
             res = self._stage(SecStage.ADVERTISE_KEYS, tasks, out)
             published = sorted(res)
             roster = self.keyserver.GetRoster(ks_pb.GetRosterRequest(
@@ -121,11 +123,14 @@ class SecureRound:
                 server.add_unmask_shares(node_id, dict(r.self_mask_shares),
                                          dict(r.masking_key_shares))
             agg = server.finish()
+            mean = agg.mean() if hospital_dp is None else _hospital_dp_mean(agg.quantized_sum,
+                                                                          hospital_dp,
+                                                                          len(agg.survivors))
         except FedhealthError as err:
             out.aborted = str(err)
             self.fed.log.warning("secure_round_aborted", round=round_, reason=str(err))
             return out
-        out.mean_update = unflatten(agg.mean(), layout)
+        out.mean_update = unflatten(mean, layout)
         out.survivors = sorted(agg.survivors)
         out.dropped = sorted(set(chosen) - set(agg.survivors))
         out.error_bound = float(agg.error_bound / agg.weight)
@@ -141,6 +146,26 @@ class SecureRound:
         out.bytes_down += down
         out.declined.update(outcome.declined)
         return outcome.results
+
+
+def _hospital_dp_mean(total: np.ndarray, h: pb.HospitalDP, survivors: int) -> np.ndarray:
+    """The noisy mean of the survivors' clipped updates, from the unmasked Z_2^32 sum.
+
+    Fails closed: with fewer survivors than the noise shares were sized for, the aggregate
+    carries less than the target noise, so the round's result is not used."""
+    from fedhealth.privacy.distributed import DistributedDPConfig, decode
+
+    planned = int(h.hospitals) - int(h.max_dropouts)
+    if survivors < planned:
+        raise ProtocolError(f"{survivors} survivors, fewer than the {planned} the hospital-level "
+                            f"noise was sized for: the round's sum is not private enough to use")
+    cfg = DistributedDPConfig(clip_norm=h.clip_norm, noise_multiplier=h.noise_multiplier,
+                              hospitals=int(h.hospitals), max_dropouts=int(h.max_dropouts),
+                              scale=h.scale)
+    count = int(total[-1])
+    if count != survivors:
+        raise ProtocolError(f"hospital count in the sum is {count}, expected {survivors}")
+    return decode(np.asarray(total[:-1], dtype=np.uint64), cfg) / count
 
 
 def bundle_from_proto(b: ks_pb.KeyBundle) -> KeyBundle:

@@ -37,7 +37,9 @@ class CoordinatorSettings(BaseSettings):
     model: str = ""
     model_params: str = Field("{}", description="JSON object of model hyper-parameters")
     seed: int = 0
-    privacy: Literal["none", "secagg", "dp", "dp+secagg"] = "none"
+    privacy: Literal["none", "secagg", "dp", "dp+secagg", "hdp+secagg"] = "none"
+    hospital_clip: float = Field(1.0, gt=0, description="hospital-level DP: update L2 clip")
+    max_dropouts: int = Field(0, ge=0, description="hospital-level DP: dropouts planned per round")
     epsilon: float = Field(1.0, gt=0, description="DP target epsilon per hospital for the run")
     delta: float = Field(1e-5, gt=0, lt=1, description="DP target delta per hospital")
     accountant: Literal["rdp", "prv"] = "rdp"

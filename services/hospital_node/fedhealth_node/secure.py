@@ -56,10 +56,13 @@ class SecureSession:
                 masking_public_key=bundle.masking_public_key, signature=bundle.signature)),
             timeout=self.timeout_s)
         flat = np.concatenate([v.ravel() for v in update.values()]).astype(np.float64)
-        weight = float(t.weight)
-        if not 0 < weight <= 1:
-            raise ProtocolError(f"sample weight {weight} is outside (0, 1]")
-        self._vector = np.append(flat * weight, weight).astype(np.float32)
+        if t.HasField("hospital_dp"):
+            self._vector = hospital_dp_vector(flat, t.hospital_dp)
+        else:
+            weight = float(t.weight)
+            if not 0 < weight <= 1:
+                raise ProtocolError(f"sample weight {weight} is outside (0, 1]")
+            self._vector = np.append(flat * weight, weight).astype(np.float32)
         if self._vector.shape != (config.dim,):
             raise ProtocolError(f"update has {self._vector.size} values, the round expects {config.dim}")
         return stats
@@ -78,7 +81,8 @@ class SecureSession:
         client = self._current(task)
         if self._vector is None:
             raise ProtocolError("no trained update to mask")
-        masked = client.masked_input(dict(task.masked_input.shares), self._vector)
+        masked = client.masked_input(dict(task.masked_input.shares), self._vector,
+                                     prequantized=self._vector.dtype == np.uint32)
         self._vector = None
         return encode_masked(masked)
 
@@ -89,3 +93,16 @@ class SecureSession:
         return reply.self_mask_shares, reply.masking_key_shares
 
 
+
+
+def hospital_dp_vector(update: np.ndarray, h: pb.HospitalDP) -> np.ndarray:
+    """The update clipped, scaled, rounded and noised in Z_2^32 (this hospital's share of
+    the distributed discrete Gaussian), followed by a count of 1 so the coordinator can
+    divide the sum by the number of survivors."""
+    from fedhealth.privacy.distributed import DistributedDPConfig, privatize
+
+    cfg = DistributedDPConfig(clip_norm=h.clip_norm, noise_multiplier=h.noise_multiplier,
+                              hospitals=int(h.hospitals), max_dropouts=int(h.max_dropouts),
+                              scale=h.scale)
+    noisy = privatize(update, cfg).astype(np.uint32)
+    return np.append(noisy, np.uint32(1))

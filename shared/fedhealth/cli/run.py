@@ -47,9 +47,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fraction-fit", type=float, default=1.0)
     p.add_argument("--round-timeout", type=float, default=60.0, help="seconds per stage")
     p.add_argument("--test-fraction", type=float, default=0.2)
-    p.add_argument("--privacy", default="none", choices=["none", "dp", "secagg", "dp+secagg"],
+    p.add_argument("--privacy", default="none",
+                   choices=["none", "dp", "secagg", "dp+secagg", "hdp+secagg"],
                    help="dp: record-level DP-SGD with a per-hospital ledger; secagg: the "
-                        "coordinator learns only the sum of the updates")
+                        "coordinator learns only the sum of the updates; hdp+secagg: "
+                        "hospital-level DP by distributed noise under secure aggregation")
+    p.add_argument("--hospital-clip", type=float, default=1.0,
+                   help="hdp: L2 clip of each hospital's whole update")
+    p.add_argument("--max-dropouts", type=int, default=0,
+                   help="hdp: dropouts per round the noise shares are sized for")
     p.add_argument("--epsilon", type=float, default=1.0, help="DP target epsilon per hospital")
     p.add_argument("--delta", type=float, default=1e-5, help="DP target delta per hospital")
     p.add_argument("--accountant", default="rdp", choices=["rdp", "prv"])
@@ -167,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
             "--keyserver", keyserver, "--secagg-degree", str(args.secagg_degree),
             "--epsilon", str(args.epsilon), "--delta", str(args.delta),
             "--accountant", args.accountant, "--max-grad-norm", str(args.max_grad_norm),
+            "--hospital-clip", str(args.hospital_clip), "--max-dropouts", str(args.max_dropouts),
         ]
         coord = launcher.service("coordinator", coord_argv, on_line=progress.on_line)
         port = launcher.wait_port(coord, out / "coordinator.port")

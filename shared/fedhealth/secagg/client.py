@@ -113,16 +113,21 @@ class SecAggClient:
         self.state.advance(Stage.COLLECT_MASKED_INPUT)
         return out
 
-    def masked_input(self, received: Mapping[str, bytes], update: np.ndarray) -> np.ndarray:
+    def masked_input(self, received: Mapping[str, bytes], update: np.ndarray, *,
+                     prequantized: bool = False) -> np.ndarray:
         """Stage 2: store peers' shares; return the masked, quantized update as uint32 (4 B/value).
 
         `received`: ciphertexts addressed to this node, by sender. `update`: float32 vector of
-        length `dim` - the weighted update with the sample weight as its last element.
+        length `dim` - the weighted update with the sample weight as its last element; or,
+        with `prequantized`, a uint32 vector already in Z_2^32 (hospital-level DP encodes
+        and noises its update itself, so the noise survives quantization).
         """
         self.state.expect(Stage.COLLECT_MASKED_INPUT)
         keys = self._require_keys()
         cfg = self.config
         update = np.asarray(update)
+        if prequantized and update.dtype != np.uint32:
+            raise ProtocolError(f"a prequantized update must be uint32, not {update.dtype}")
         if update.shape != (cfg.dim,):
             raise ProtocolError(f"update must have shape ({cfg.dim},), got {update.shape}")
         strangers = sorted(set(received) - self._neighbours)
@@ -141,7 +146,8 @@ class SecAggClient:
                 f"only {len(peers) + 1} of node {self.node_id!r}'s holders shared keys"
             )
         start = time.perf_counter()
-        acc = MaskAccumulator(cfg.quantizer.quantize(update, self._rng))
+        acc = MaskAccumulator(update.copy() if prequantized
+                              else cfg.quantizer.quantize(update, self._rng))
         quantized = time.perf_counter()
         acc.apply(self_mask_key(self._seed, cfg.run_id, cfg.round, self.node_id), +1)
         agreed = x25519_agree_many(

@@ -499,6 +499,45 @@ class SecAggConfig(_message.Message):
 Global___SecAggConfig: _TypeAlias = SecAggConfig  # noqa: Y015
 
 @_typing.final
+class HospitalDP(_message.Message):
+    """Hospital-level DP (distributed discrete Gaussian): clip the whole update to L2 norm
+    `clip_norm`, scale into the integers, add this hospital's share of the noise, reduce
+    mod 2^32 - before masking, so the guarantee survives quantization.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIP_NORM_FIELD_NUMBER: _builtins.int
+    NOISE_MULTIPLIER_FIELD_NUMBER: _builtins.int
+    HOSPITALS_FIELD_NUMBER: _builtins.int
+    MAX_DROPOUTS_FIELD_NUMBER: _builtins.int
+    SCALE_FIELD_NUMBER: _builtins.int
+    clip_norm: _builtins.float
+    noise_multiplier: _builtins.float
+    hospitals: _builtins.int
+    """invited to the round"""
+    max_dropouts: _builtins.int
+    """planned: the shares are sized for hospitals - max_dropouts"""
+    scale: _builtins.float
+    """integer steps per unit"""
+    def __init__(
+        self,
+        *,
+        clip_norm: _builtins.float = ...,
+        noise_multiplier: _builtins.float = ...,
+        hospitals: _builtins.int = ...,
+        max_dropouts: _builtins.int = ...,
+        scale: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clip_norm", b"clip_norm", "hospitals", b"hospitals", "max_dropouts", b"max_dropouts", "noise_multiplier", b"noise_multiplier", "scale", b"scale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HospitalDP: _TypeAlias = HospitalDP  # noqa: Y015
+
+@_typing.final
 class AdvertiseKeysTask(_message.Message):
     """Stage 0: publish signed round keys to the keyserver, then train on `fit`."""
 
@@ -507,22 +546,28 @@ class AdvertiseKeysTask(_message.Message):
     CONFIG_FIELD_NUMBER: _builtins.int
     FIT_FIELD_NUMBER: _builtins.int
     WEIGHT_FIELD_NUMBER: _builtins.int
+    HOSPITAL_DP_FIELD_NUMBER: _builtins.int
     weight: _builtins.float
     """this hospital's share of the round's samples: update x weight, then weight"""
     @_builtins.property
     def config(self) -> Global___SecAggConfig: ...
     @_builtins.property
     def fit(self) -> Global___FitTask: ...
+    @_builtins.property
+    def hospital_dp(self) -> Global___HospitalDP:
+        """set: uniform weights, update privatized as described above"""
+
     def __init__(
         self,
         *,
         config: Global___SecAggConfig | None = ...,
         fit: Global___FitTask | None = ...,
         weight: _builtins.float = ...,
+        hospital_dp: Global___HospitalDP | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "fit", b"fit"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "fit", b"fit", "hospital_dp", b"hospital_dp"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "fit", b"fit", "weight", b"weight"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "fit", b"fit", "hospital_dp", b"hospital_dp", "weight", b"weight"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
