@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fedhealth.data.partition import PartitionSpec, assign_sites, train_test_split
+from fedhealth.data.partition import MIN_PER_SITE, PartitionSpec, assign_sites, train_test_split
 from fedhealth.data.registry import SiteSpec, load_source, split_source
 from fedhealth.errors import ConfigError
 
@@ -14,7 +14,7 @@ def test_sites_are_disjoint_cover_everything_and_are_seeded(spec: str) -> None:
     joined = np.concatenate(a)
     assert sorted(joined.tolist()) == list(range(500))
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
-    assert min(len(s) for s in a) >= 10
+    assert min(len(s) for s in a) >= MIN_PER_SITE
 
 
 def test_dirichlet_skews_labels_more_than_iid() -> None:
