@@ -134,3 +134,4 @@ def test_hospital_level_dp_under_secure_aggregation(tmp_path: Path) -> None:
     assert level["noise_multiplier"] > 0 and level["max_dropouts"] == 2
     assert [row["epsilon"] for row in r["rounds"]] == sorted(row["epsilon"] for row in r["rounds"])
     assert all(row["secagg_aborted"] is None for row in r["rounds"])
+    assert all(row["quantization_error_bound"] is None for row in r["rounds"])

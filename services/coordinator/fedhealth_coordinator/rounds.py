@@ -256,7 +256,8 @@ class Federation:
             mean_update, participants, dropped = sec.mean_update, sec.survivors, sec.dropped
             up, down, declined = sec.bytes_up, sec.bytes_down, sec.declined
             extra = {"secagg_aborted": sec.aborted or None,
-                     "quantization_error_bound": sec.error_bound if mean_update else None}
+                     "quantization_error_bound": sec.error_bound
+                     if mean_update is not None and sec.error_bound == sec.error_bound else None}
         else:
             outcome, down = self._stage(Stage.FIT, chosen, self.new_task(round_, fit=fit))
             results = outcome.results

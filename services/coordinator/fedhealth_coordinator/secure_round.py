@@ -133,7 +133,8 @@ class SecureRound:
         out.mean_update = unflatten(mean, layout)
         out.survivors = sorted(agg.survivors)
         out.dropped = sorted(set(chosen) - set(agg.survivors))
-        out.error_bound = float(agg.error_bound / agg.weight)
+        # The quantizer's bound describes float inputs; hospital-level DP encodes its own.
+        out.error_bound = float(agg.error_bound / agg.weight) if hospital_dp is None else float("nan")
         return out
 
     @staticmethod
