@@ -19,6 +19,7 @@ import numpy as np
 
 from fedhealth import atomic, logs, metrics
 from fedhealth.data.base import Schema
+from fedhealth.data.tabular import standardizer
 from fedhealth.errors import ConfigError, ProtocolError, RunFailed
 from fedhealth.models.registry import ModelSpec, spec_for
 from fedhealth.strategy import Strategy, weighted_mean
@@ -198,9 +199,7 @@ class Federation:
         n = float(sum(r.count for r in rows))
         total = np.sum([np.asarray(r.sum) for r in rows], axis=0)
         total_sq = np.sum([np.asarray(r.sum_sq) for r in rows], axis=0)
-        mean = total / n
-        var = np.maximum(total_sq / n - mean ** 2, 0.0)
-        scale = np.where(var > 1e-12, np.sqrt(var), 1.0)
+        mean, scale = standardizer(n, total, total_sq)
         self.state.standardizer = pb.Standardizer(mean=mean.tolist(), scale=scale.tolist())
 
     def init(self, ids: list[str]) -> None:

@@ -19,6 +19,15 @@ from fedhealth_coordinator.nodes import Registry
 _POLL_S = 1.0
 
 
+def deliver(collector: Collector, run_id: str, kind: str, request: Any) -> pb.Ack:
+    """Hand a result (any message with a `header`) to the open stage's collector."""
+    h = request.header
+    if h.run_id != run_id:
+        raise ProtocolError(f"{kind} result for run {h.run_id!r}; this coordinator runs {run_id!r}")
+    collector.deliver(h.task_id, kind, h.node_id, request, request.ByteSize())
+    return pb.Ack()
+
+
 class CoordinatorServicer(pb_grpc.CoordinatorServicer):
     """Join, the task stream, and the result RPCs that never carry a model update."""
 
@@ -68,22 +77,16 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
 
     @map_errors
     def PushStats(self, request: pb.StatsResult, context: grpc.ServicerContext) -> pb.Ack:
-        self._check_run(request.header.run_id)
         if request.HasField("schema"):
             kind = "preprocess"
         else:
             kind = "init" if len(request.init_weights.tensors) else "stats"
-        self.collector.deliver(request.header.task_id, kind, request.header.node_id, request,
-                               request.ByteSize())
-        return pb.Ack()
+        return deliver(self.collector, self.run_id, kind, request)
 
     @map_errors
     def PushEvaluation(self, request: pb.EvaluateResult, context: grpc.ServicerContext) -> pb.Ack:
-        self._check_run(request.header.run_id)
         kind = "local_baseline" if request.baseline else "evaluate"
-        self.collector.deliver(request.header.task_id, kind, request.header.node_id, request,
-                               request.ByteSize())
-        return pb.Ack()
+        return deliver(self.collector, self.run_id, kind, request)
 
     @map_errors
     def Decline(self, request: pb.DeclineRequest, context: grpc.ServicerContext) -> pb.Ack:
@@ -102,13 +105,7 @@ class PlainAggregationServicer(pb_grpc.PlainAggregationServicer):
 
     @map_errors
     def PushUpdate(self, request: pb.FitResult, context: grpc.ServicerContext) -> pb.Ack:
-        if request.header.run_id != self.run_id:
-            raise ProtocolError(f"update for run {request.header.run_id!r}, not {self.run_id!r}")
-        self.collector.deliver(request.header.task_id, "fit", request.header.node_id, request,
-                               request.ByteSize())
-        return pb.Ack()
-
-
+        return deliver(self.collector, self.run_id, "fit", request)
 
 
 class SecureAggregationServicer(pb_grpc.SecureAggregationServicer):
@@ -117,25 +114,18 @@ class SecureAggregationServicer(pb_grpc.SecureAggregationServicer):
     def __init__(self, run_id: str, collector: Collector) -> None:
         self.run_id, self.collector = run_id, collector
 
-    def _deliver(self, kind: str, request: Any) -> pb.Ack:
-        h = request.header
-        if h.run_id != self.run_id:
-            raise ProtocolError(f"{kind} for run {h.run_id!r}, not {self.run_id!r}")
-        self.collector.deliver(h.task_id, kind, h.node_id, request, request.ByteSize())
-        return pb.Ack()
-
     @map_errors
     def PushKeysPublished(self, request: pb.KeysPublished, context: grpc.ServicerContext) -> pb.Ack:
-        return self._deliver("advertise_keys", request)
+        return deliver(self.collector, self.run_id, "advertise_keys", request)
 
     @map_errors
     def PushShares(self, request: pb.EncryptedShares, context: grpc.ServicerContext) -> pb.Ack:
-        return self._deliver("share_keys", request)
+        return deliver(self.collector, self.run_id, "share_keys", request)
 
     @map_errors
     def PushMaskedInput(self, request: pb.MaskedInput, context: grpc.ServicerContext) -> pb.Ack:
-        return self._deliver("collect_masked_input", request)
+        return deliver(self.collector, self.run_id, "collect_masked_input", request)
 
     @map_errors
     def PushUnmaskShares(self, request: pb.UnmaskShares, context: grpc.ServicerContext) -> pb.Ack:
-        return self._deliver("unmask", request)
+        return deliver(self.collector, self.run_id, "unmask", request)

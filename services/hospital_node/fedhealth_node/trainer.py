@@ -11,6 +11,7 @@ from fedhealth import metrics
 from fedhealth.errors import ConfigError
 from fedhealth.data.base import Schema, SiteData
 from fedhealth.data.fitted import fit_site, site_stats
+from fedhealth.data.tabular import scaled
 from fedhealth.models.registry import ModelSpec, build
 from fedhealth.models.weights import get_weights, set_weights
 from fedhealth.training import loop
@@ -63,14 +64,8 @@ class Trainer:
             return raw_train, raw_test
         key = tuple(std.mean) + tuple(std.scale)
         if self._scaled is None or self._scaled[0] != key:
-            mean = torch.tensor(list(std.mean), dtype=torch.float32)
-            scale = torch.tensor(list(std.scale), dtype=torch.float32)
-
-            def scaled(ds: Any) -> Any:
-                x, y = ds.tensors
-                return torch.utils.data.TensorDataset((x - mean) / scale, y)
-
-            self._scaled = (key, scaled(raw_train), scaled(raw_test))
+            mean, scale = np.asarray(std.mean), np.asarray(std.scale)
+            self._scaled = (key, scaled(raw_train, mean, scale), scaled(raw_test, mean, scale))
         return self._scaled[1], self._scaled[2]
 
     def model(self, spec: pb.ModelSpec, weights: pb.TensorList | None) -> torch.nn.Module:

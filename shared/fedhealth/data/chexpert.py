@@ -25,7 +25,7 @@ import pandas as pd
 
 from fedhealth.data.base import DataSource, Schema
 from fedhealth.data.files import read_csv, require_dir
-from fedhealth.data.images import DEFAULT_IMAGE_SIZE, ImageDataset, check_images, skipped_note
+from fedhealth.data.images import DEFAULT_IMAGE_SIZE, ImageDataset, keep_readable
 from fedhealth.data.options import choice_option, flag_option, int_option
 from fedhealth.errors import DataError
 
@@ -62,15 +62,8 @@ def load(data_dir: Path | None, options: Mapping[str, str]) -> DataSource:
     resolve = _resolver(folder, frame["Path"].head(20).tolist())
     paths = [resolve(p) for p in frame["Path"]]
     notes: list[str] = []
-    ok = np.ones(len(paths), dtype=bool)
     if flag_option(options, "check_images", default=True):
-        ok, bad = check_images(paths, size)
-        if bad:
-            notes.append(skipped_note("unreadable or missing images", bad))
-        if not ok.any():
-            raise DataError(f"no readable image under {folder} (first expected: {paths[0]})")
-    frame = frame[ok].reset_index(drop=True)
-    paths = [p for p, keep in zip(paths, ok) if keep]
+        frame, paths = keep_readable(frame, paths, size, folder, notes)
     labels = _apply_policy(frame[list(tasks)].to_numpy(dtype=np.float64), tasks, policy)
     augment = flag_option(options, "augment")
 

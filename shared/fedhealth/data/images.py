@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -93,3 +94,14 @@ class ImageDataset:
             raise DataError(f"image {self.paths[i]} can no longer be decoded: {err}") from None
         x = image if self.tabular is None else (image, self.tabular[i])
         return x, self.labels[i]
+
+
+def keep_readable(frame: Any, paths: list[Path], size: int, folder: Path,
+                  notes: list[str]) -> tuple[Any, list[Path]]:
+    """Drop index rows whose image does not decode (counted in `notes`); none left is an error."""
+    ok, bad = check_images(paths, size)
+    if bad:
+        notes.append(skipped_note("unreadable or missing images", bad))
+    if not ok.any():
+        raise DataError(f"no readable image under {folder} (first expected: {paths[0]})")
+    return frame[ok].reset_index(drop=True), [p for p, keep in zip(paths, ok) if keep]

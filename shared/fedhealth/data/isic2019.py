@@ -29,7 +29,7 @@ import pandas as pd
 
 from fedhealth.data.base import DataSource, Schema
 from fedhealth.data.files import read_csv, require_dir
-from fedhealth.data.images import DEFAULT_IMAGE_SIZE, ImageDataset, check_images, skipped_note
+from fedhealth.data.images import DEFAULT_IMAGE_SIZE, ImageDataset, keep_readable
 from fedhealth.data.options import flag_option, int_option
 from fedhealth.errors import DataError
 
@@ -62,13 +62,7 @@ def load(data_dir: Path | None, options: Mapping[str, str]) -> DataSource:
 
     frame = _index(root, options, notes)
     paths = [root / IMAGE_DIR / f"{name}.jpg" for name in frame["image"]]
-    ok, bad = check_images(paths, size)
-    if bad:
-        notes.append(skipped_note("unreadable or missing images", bad))
-    if not ok.any():
-        raise DataError(f"no readable image in {root / IMAGE_DIR} (first expected: {paths[0]})")
-    frame = frame[ok].reset_index(drop=True)
-    paths = [p for p, keep in zip(paths, ok) if keep]
+    frame, paths = keep_readable(frame, paths, size, root / IMAGE_DIR, notes)
 
     labels = frame[list(CLASSES)].to_numpy().argmax(axis=1).astype(np.int64)
     tabular = _metadata_features(frame) if with_metadata else None

@@ -30,3 +30,20 @@ def tabular_source(
         features=lambda idx: x[idx],
         groups=groups,
     )
+
+
+def standardizer(count: float, total: np.ndarray, total_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, scale) from summable moments; a constant feature gets scale 1."""
+    mean = np.asarray(total, dtype=np.float64) / count
+    var = np.maximum(np.asarray(total_sq, dtype=np.float64) / count - mean ** 2, 0.0)
+    return mean, np.where(var > 1e-12, np.sqrt(var), 1.0)
+
+
+def scaled(dataset: object, mean: np.ndarray, scale: np.ndarray) -> object:
+    """A tensor data set with its features standardized: (x - mean) / scale."""
+    import torch
+
+    x, y = dataset.tensors  # type: ignore[attr-defined]
+    m = torch.as_tensor(np.asarray(mean), dtype=torch.float32)
+    sc = torch.as_tensor(np.asarray(scale), dtype=torch.float32)
+    return torch.utils.data.TensorDataset((x - m) / sc, y)

@@ -17,6 +17,7 @@ from fedhealth import atomic, metrics
 from fedhealth.data.base import SiteData
 from fedhealth.data.fitted import fit_site
 from fedhealth.data.registry import SiteSpec, load_source, split_source
+from fedhealth.data.tabular import scaled, standardizer
 from fedhealth.models.registry import spec_for, build
 from fedhealth.training import loop
 
@@ -33,11 +34,8 @@ def pooled(dataset: str, data_dir: Path | None, options: dict[str, str], spec: S
     feats = source.features(train_idx)
     if source.schema.modality == "tabular" and feats is not None:
         x = np.asarray(feats, dtype=np.float64)
-        var = np.maximum((x * x).mean(axis=0) - x.mean(axis=0) ** 2, 0.0)
-        mean = torch.tensor(x.mean(axis=0), dtype=torch.float32)
-        scale = torch.tensor(np.where(var > 1e-12, np.sqrt(var), 1.0), dtype=torch.float32)
-        train = torch.utils.data.TensorDataset((train.tensors[0] - mean) / scale, train.tensors[1])
-        test = torch.utils.data.TensorDataset((test.tensors[0] - mean) / scale, test.tensors[1])
+        mean, scale = standardizer(len(x), x.sum(axis=0), (x * x).sum(axis=0))
+        train, test = scaled(train, mean, scale), scaled(test, mean, scale)
     torch.manual_seed(init_seed)
     model = build(spec_for(source.schema, arch, **model_params))
     device = loop.pick_device("auto")
