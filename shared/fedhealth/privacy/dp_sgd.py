@@ -6,14 +6,17 @@ Each step draws a Poisson sample (every record independently with probability
 divides by the expected batch size: Opacus's `DPOptimizer` over a `GradSampleModule`
 (hooks or functorch per-sample gradients) or its ghost-clipping pair
 (`GradSampleModuleFastGradientClipping`, norms without materialising per-sample
-gradients of linear layers). The Poisson sampler is written here over tensor indices
+gradients of linear layers), or this project's `outputs` engine (`output_grads`: Opacus's
+per-layer grad samplers fed from output gradients, no weight gradients computed). The
+optimizer is `FastDPOptimizer` (Opacus's algorithm, fewer operations) over the same
+functional Adam/SGD as plain training. The Poisson sampler is written here over tensor indices
 (Opacus's `UniformWithReplacementSampler` draws the same Bernoulli mask) because a
 DataLoader collating single records costs more than the whole private step for small
 tabular models. A round's privacy cost is `RoundSpend(sample_rate, noise_multiplier,
 steps)`, which the ledger accounts for before the round starts (see `plan_round`).
 
-Per-sample-gradient mode per model (`"auto"`, measured by `bench/dp_overhead.py`):
-see `AUTO_MODES`; models not listed use hooks.
+Per-sample-gradient mode (`"auto"`, measured by `bench/dp_overhead.py`): `outputs` for
+every model it supports (all but the DP GRU), hooks otherwise.
 """
 
 from __future__ import annotations
@@ -26,18 +29,18 @@ from dataclasses import dataclass
 import torch
 from opacus import GradSampleModule
 from opacus.grad_sample import GradSampleModuleFastGradientClipping
-from opacus.optimizers import DPOptimizer, DPOptimizerFastGradientClipping
+from opacus.optimizers import DPOptimizerFastGradientClipping
 from opacus.utils.fast_gradient_clipping_utils import DPLossFastGradientClipping
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset, default_collate
 
 from fedhealth.errors import ConfigError
 from fedhealth.privacy import grad_samplers  # noqa: F401  (registers the fast Conv1d sampler)
-from fedhealth.training.loop import TrainConfig, _to, forward, make_optimizer
+from fedhealth.privacy.dp_optimizer import FastDPOptimizer
+from fedhealth.privacy.output_grads import OutputGradSampleModule, unsupported_layers
+from fedhealth.training.loop import FunctionalOptimizer, TrainConfig, _to, forward
 
-MODES = ("hooks", "functorch", "ghost")
-# Model class name -> fastest correct mode measured on CPU (bench/dp_overhead.py).
-AUTO_MODES: dict[str, str] = {}
+MODES = ("outputs", "hooks", "functorch", "ghost")
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ def pick_mode(model: nn.Module, requested: str = "auto") -> str:
     """The per-sample-gradient mode for `model`."""
     if requested != "auto":
         return requested
-    return AUTO_MODES.get(type(model).__name__, "hooks")
+    return "hooks" if unsupported_layers(model) else "outputs"
 
 
 class _TaskLoss:
@@ -150,12 +153,16 @@ def train_private(model: nn.Module, dataset: Dataset, cfg: TrainConfig, dp: DPCo
             model, batch_first=True, loss_reduction="mean", max_grad_norm=dp.max_grad_norm,
             use_ghost_clipping=True)
         opt_cls = DPOptimizerFastGradientClipping
+    elif mode == "outputs":
+        wrapped = OutputGradSampleModule(model, batch_first=True, loss_reduction="mean")
+        opt_cls = FastDPOptimizer
     else:
         wrapped = GradSampleModule(model, batch_first=True, loss_reduction="mean",
                                    force_functorch=(mode == "functorch"))
-        opt_cls = DPOptimizer
+        opt_cls = FastDPOptimizer
     noise_gen = torch.Generator(device=device).manual_seed(_seed(dp, 1))
-    optimizer = opt_cls(make_optimizer(wrapped, cfg), noise_multiplier=dp.noise_multiplier,
+    optimizer = opt_cls(FunctionalOptimizer(wrapped.parameters(), cfg),  # type: ignore[arg-type]
+                        noise_multiplier=dp.noise_multiplier,
                         max_grad_norm=dp.max_grad_norm, expected_batch_size=max(1, round(q * n)),
                         loss_reduction="mean", generator=noise_gen)
     dp_loss = (DPLossFastGradientClipping(wrapped, optimizer, criterion, "mean")
@@ -178,7 +185,10 @@ def train_private(model: nn.Module, dataset: Dataset, cfg: TrainConfig, dp: DPCo
             xb, yb = _to(xb, device), yb.to(device)
             logits = forward(wrapped, xb)
             loss = dp_loss(logits, yb) if dp_loss is not None else criterion(logits, yb)
-            loss.backward()
+            if isinstance(wrapped, OutputGradSampleModule):
+                wrapped.backward(loss)
+            else:
+                loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(idx)
             seen += len(idx)

@@ -86,8 +86,9 @@ class FunctionalOptimizer:
     `torch.optim.sgd.sgd`) with the defaults of `torch.optim.Adam` / `SGD`.
 
     Constructing a `torch.optim.Optimizer` imports torch._dynamo (1.5-3.5 s here, most of
-    a node's start-up); the functional forms run the same update code without it. DP-SGD
-    still uses `make_optimizer`, since Opacus wraps a real optimizer.
+    a node's start-up); the functional forms run the same update code without it.
+    `param_groups`, `state` and `defaults` are there so that Opacus's `DPOptimizer` can
+    wrap it like a torch optimizer; the update always uses the rates in `cfg`.
     """
 
     def __init__(self, params: Iterator[nn.Parameter], cfg: TrainConfig) -> None:
@@ -98,6 +99,12 @@ class FunctionalOptimizer:
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
         self.steps = [torch.tensor(0.0) for _ in self.params]
+        self.defaults: dict[str, object] = {"lr": cfg.learning_rate,
+                                            "weight_decay": cfg.weight_decay}
+        self.param_groups = [{"params": self.params, **self.defaults}]
+        self.state: dict[nn.Parameter, dict[str, torch.Tensor]] = {
+            p: {"exp_avg": m, "exp_avg_sq": v, "step": s}
+            for p, m, v, s in zip(self.params, self.exp_avg, self.exp_avg_sq, self.steps)}
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:

@@ -11,7 +11,7 @@ from fedhealth.errors import ConfigError
 from fedhealth.models import registry
 from fedhealth.models.weights import get_weights
 from fedhealth.privacy import accountant
-from fedhealth.privacy.dp_sgd import DPConfig, calibrated, train_private
+from fedhealth.privacy.dp_sgd import DPConfig, calibrated, pick_mode, train_private
 from fedhealth.training.loop import TrainConfig, predict
 
 CPU = torch.device("cpu")
@@ -42,7 +42,7 @@ def test_mlp_beats_chance_at_epsilon_one(breast_cancer_site) -> None:
     assert ((p.reshape(-1) > 0.5) == y).mean() > max(y.mean(), 1 - y.mean())
 
 
-@pytest.mark.parametrize("mode", ["hooks", "functorch", "ghost"])
+@pytest.mark.parametrize("mode", ["outputs", "hooks", "functorch", "ghost"])
 def test_modes_clip_and_noise_the_same_way(mode: str) -> None:
     """With tiny noise every mode takes the same clipped step (within float error)."""
     g = torch.Generator().manual_seed(0)
@@ -58,7 +58,7 @@ def test_modes_clip_and_noise_the_same_way(mode: str) -> None:
     assert torch.allclose(results["hooks"], results[mode], atol=1e-5)
 
 
-@pytest.mark.parametrize("mode", ["hooks", "functorch", "ghost"])
+@pytest.mark.parametrize("mode", ["outputs", "hooks", "functorch", "ghost"])
 def test_empty_poisson_samples_still_step(mode: str) -> None:
     data = TensorDataset(torch.randn(3, 4), torch.ones(3))
     model = registry.build(registry.ModelSpec("mlp", {"input_shape": [4], "hidden": [4]}))
@@ -73,3 +73,13 @@ def test_empty_poisson_samples_still_step(mode: str) -> None:
 def test_settings_are_validated_together() -> None:
     with pytest.raises(ConfigError, match="noise_multiplier.*max_grad_norm.*grad_sample_mode"):
         DPConfig(noise_multiplier=0, max_grad_norm=-1, grad_sample_mode="fast")
+
+
+def test_auto_mode_is_outputs_where_supported_else_hooks() -> None:
+    mlp = registry.build(registry.ModelSpec("mlp", {"input_shape": [4]}))
+    gru = registry.build(registry.ModelSpec("gru", {"input_shape": [6, 3]}))
+    assert (pick_mode(mlp), pick_mode(gru), pick_mode(mlp, "ghost")) == ("outputs", "hooks", "ghost")
+    data = TensorDataset(torch.randn(12, 6, 3), torch.randint(0, 2, (12,)).float())
+    _, spend = train_private(gru, data, TrainConfig(batch_size=4, optimizer="sgd"),
+                             DPConfig(1.0, 1.0, seed=0), "binary", CPU)
+    assert spend.grad_sample_mode == "hooks" and spend.steps == 3
