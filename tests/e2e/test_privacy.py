@@ -40,6 +40,20 @@ def test_epsilon_one_is_spent_to_within_ten_percent_and_matches_an_independent_a
     assert r["final"]["auroc"] > 0.75  # better than chance under epsilon = 1
     assert [row["epsilon"] for row in r["rounds"]] == sorted(row["epsilon"] for row in r["rounds"])
     assert "epsilon" in (tmp_path / "dp" / "metrics.csv").read_text().splitlines()[0]
+    assert {p["grad_sample_mode"] for p in r["privacy"].values()} == {"outputs"}
+
+    audit = subprocess.run(fedhealth_cmd("audit", str(tmp_path / "dp"), "--rounds", "1",
+                                         "--local-epochs", "2", "--canaries", "5", "--trials", "2"),
+                           capture_output=True, text=True, timeout=600)
+    assert audit.returncode == 0, audit.stderr[-3000:]
+    report = json.loads((tmp_path / "dp" / "audit.json").read_text())
+    assert report["private"] and report["target_epsilon"] == 1.0 and report["trials"] == 2
+    assert (report["canaries_in"], report["canaries_out"]) == (10, 10)
+    assert max(report["spent_epsilon"]) <= 1.0 and report["grad_sample_mode"] == ["outputs"]
+    assert "canary attack AUC" in audit.stdout
+    bad = subprocess.run(fedhealth_cmd("audit", str(tmp_path / "dp"), "--trials", "0"),
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "--trials" in bad.stderr
 
 
 def _epsilon_after(rounds: int, site_index: int) -> float:

@@ -62,9 +62,44 @@ def run_audit(epsilon: float | None = 1.0, delta: float = 1e-5, hospitals: int =
               rounds: int = 5, canaries: int = 20, local_epochs: int = 30,
               batch_size: int = 32, learning_rate: float = 0.005, max_grad_norm: float = 1.0,
               accountant_kind: str = "rdp", hidden: tuple[int, ...] = (256, 128),
-              seed: int = 0, bootstrap: int = 1000) -> dict[str, Any]:
-    """Train with (`epsilon` set) or without (`None`) DP-SGD; return the canary attack."""
+              seed: int = 0, bootstrap: int = 1000, trials: int = 1) -> dict[str, Any]:
+    """Train with (`epsilon` set) or without (`None`) DP-SGD; return the canary attack.
+
+    With `trials` > 1 the federation is trained that many times (seeds `seed`,
+    `seed + 1`, ...), each with its own canaries, and the attack's scores are pooled: one
+    loss threshold applied to every trained model, `trials` times the canaries, a narrower
+    interval. Each trial's model is as private as a single run, so the ceiling is unchanged.
+    """
     start = time.perf_counter()
+    if trials < 1:
+        raise ValueError(f"trials must be >= 1, not {trials}")
+    runs = [_trial(epsilon, delta, hospitals, rounds, canaries, local_epochs, batch_size,
+                   learning_rate, max_grad_norm, accountant_kind, hidden, seed + t)
+            for t in range(trials)]
+    s_in = np.concatenate([r["s_in"] for r in runs])
+    s_out = np.concatenate([r["s_out"] for r in runs])
+    lo, hi = _bootstrap(s_in, s_out, bootstrap, np.random.default_rng(seed))
+    spent = [max(r["spent"][h] for r in runs) for h in range(hospitals)]
+    return {
+        "private": epsilon is not None, "target_epsilon": epsilon, "delta": delta,
+        "accountant": accountant_kind, "spent_epsilon": spent,
+        "noise_multiplier": runs[0]["sigmas"],
+        "grad_sample_mode": sorted(set().union(*(r["modes"] for r in runs))),
+        "hospitals": hospitals, "rounds": rounds, "local_epochs": local_epochs,
+        "trials": trials, "canaries_in": len(s_in), "canaries_out": len(s_out),
+        "attack_auc": auc(s_in, s_out), "attack_auc_ci95": [lo, hi],
+        "attack_auc_per_trial": [auc(r["s_in"], r["s_out"]) for r in runs],
+        "auc_ceiling": auc_ceiling(max(spent), delta),
+        "test_accuracy": float(np.mean([r["test_accuracy"] for r in runs])),
+        "test_auc": float(np.mean([r["test_auc"] for r in runs])),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def _trial(epsilon: float | None, delta: float, hospitals: int, rounds: int, canaries: int,
+           local_epochs: int, batch_size: int, learning_rate: float, max_grad_norm: float,
+           accountant_kind: str, hidden: tuple[int, ...], seed: int) -> dict[str, Any]:
+    """One federation trained with its own canaries: attack scores of canaries in and out."""
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     source = registry.load_source("breast_cancer")
@@ -129,20 +164,9 @@ def run_audit(epsilon: float | None = 1.0, delta: float = 1e-5, hospitals: int =
         losses = np.array([float(loss_fn("binary", logits[i:i + 1], can_y[i:i + 1]))
                            for i in range(len(chosen))])
     scores = -losses
-    s_in, s_out = scores[is_in], scores[~is_in]
-    lo, hi = _bootstrap(s_in, s_out, bootstrap, rng)
     p, y, _ = predict(model, test, "binary", device)
     spent = [accountant.epsilon(hh, delta, accountant_kind) for hh in history] \
         if epsilon is not None else [float("inf")] * hospitals
-    return {
-        "private": epsilon is not None, "target_epsilon": epsilon, "delta": delta,
-        "accountant": accountant_kind, "spent_epsilon": spent,
-        "noise_multiplier": sigmas, "grad_sample_mode": sorted(modes),
-        "hospitals": hospitals, "rounds": rounds, "local_epochs": local_epochs,
-        "canaries_in": int(is_in.sum()), "canaries_out": int((~is_in).sum()),
-        "attack_auc": auc(s_in, s_out), "attack_auc_ci95": [lo, hi],
-        "auc_ceiling": auc_ceiling(max(spent), delta),
-        "test_accuracy": float(((p.reshape(-1) > 0.5) == y).mean()),
-        "test_auc": auc(p.reshape(-1)[y == 1], p.reshape(-1)[y == 0]),
-        "seconds": time.perf_counter() - start,
-    }
+    return {"s_in": scores[is_in], "s_out": scores[~is_in], "spent": spent, "sigmas": sigmas,
+            "modes": modes, "test_accuracy": float(((p.reshape(-1) > 0.5) == y).mean()),
+            "test_auc": auc(p.reshape(-1)[y == 1], p.reshape(-1)[y == 0])}

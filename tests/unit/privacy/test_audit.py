@@ -28,3 +28,14 @@ def test_audit_non_private_vs_epsilon_one() -> None:
     assert private["attack_auc"] <= 0.6
     assert max(private["spent_epsilon"]) <= 1.0
     assert private["attack_auc"] <= private["auc_ceiling"] + 0.1
+
+
+def test_trials_pool_fresh_canaries() -> None:
+    one = run_audit(epsilon=None, rounds=1, local_epochs=2, canaries=5, bootstrap=50)
+    two = run_audit(epsilon=None, rounds=1, local_epochs=2, canaries=5, bootstrap=50, trials=2)
+    assert (two["canaries_in"], two["canaries_out"], two["trials"]) == (10, 10, 2)
+    assert two["attack_auc_per_trial"][0] == one["attack_auc"]
+    lo, hi = two["attack_auc_ci95"]
+    assert 0.0 <= lo <= two["attack_auc"] <= hi <= 1.0
+    with pytest.raises(ValueError, match="trials"):
+        run_audit(epsilon=None, trials=0)
