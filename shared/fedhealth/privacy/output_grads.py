@@ -11,8 +11,9 @@ gradients land in `p.grad_sample` exactly as in hooks mode, so Opacus's `DPOptim
 clips and noises them unchanged.
 
 It handles models whose trainable layers are all plain Linear, Conv1d/2d, GroupNorm,
-LayerNorm or Embedding modules (every model here except the DP GRU); `unsupported_layers`
-names what stands in the way for any other model, which then trains in hooks mode.
+LayerNorm or Embedding modules, or the `RNNLinear` cells of Opacus's DP RNNs fed unpacked
+batches (every model here); `unsupported_layers` names what stands in the way for any
+other model, which then trains in hooks mode.
 """
 
 from __future__ import annotations
@@ -20,15 +21,19 @@ from __future__ import annotations
 import torch
 from opacus.grad_sample import GradSampleModule
 from opacus.grad_sample.gsm_base import AbstractGradSampleModule
+from opacus.layers.dp_rnn import DPRNNBase, RNNLinear
 from torch import nn
 
 SUPPORTED: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.GroupNorm,
-                                          nn.LayerNorm, nn.Embedding)
+                                          nn.LayerNorm, nn.Embedding, RNNLinear)
 
 
 def _trainable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Modules that own trainable parameters. Opacus's DP RNNs only re-expose their cells'
+    `RNNLinear` parameters under `nn.RNN` names, so the cells stand for them."""
     return [(name, m) for name, m in model.named_modules()
-            if any(p.requires_grad for p in m.parameters(recurse=False))]
+            if not isinstance(m, DPRNNBase)
+            and any(p.requires_grad for p in m.parameters(recurse=False))]
 
 
 def unsupported_layers(model: nn.Module) -> list[str]:
@@ -70,15 +75,24 @@ class OutputGradSampleModule(AbstractGradSampleModule):
         if any(acts[0].shape[0] != batch for _, acts, _ in records):
             raise ValueError("one backward() per forward pass: batch sizes differ")
         grads = torch.autograd.grad(loss, [out for _, _, out in records], allow_unused=True)
-        per_param: dict[nn.Parameter, list[torch.Tensor]] = {}
+        calls: dict[nn.Module, list[tuple[list[torch.Tensor], torch.Tensor]]] = {}
         for (module, acts, _), grad in zip(records, grads):
-            if grad is None:  # the layer's output did not reach the loss
-                continue
-            if self.loss_reduction == "mean":
-                grad = grad * batch
+            if grad is not None:  # None: the layer's output did not reach the loss
+                calls.setdefault(module, []).append((acts, grad))
+        per_param: dict[nn.Parameter, list[torch.Tensor]] = {}
+        for module, pairs in calls.items():
             sampler = GradSampleModule.GRAD_SAMPLERS[type(module)]
-            for p, gs in sampler(module, acts, grad).items():
-                per_param.setdefault(p, []).append(gs)
+            if (isinstance(module, nn.Linear) and len(pairs) > 1
+                    and len({(a[0].shape, g.shape) for a, g in pairs}) == 1):
+                # A linear layer called T times (an RNN cell): its per-sample gradient is the
+                # sum over calls, which the linear sampler forms from (B, T, ...) stacks.
+                pairs = [([torch.stack([a[0] for a, _ in pairs], dim=1)],
+                          torch.stack([g for _, g in pairs], dim=1))]
+            for acts, grad in pairs:
+                if self.loss_reduction == "mean":
+                    grad = grad * batch
+                for p, gs in sampler(module, acts, grad).items():
+                    per_param.setdefault(p, []).append(gs)
         for _, layer in _trainable_layers(self._module):
             for p in layer.parameters(recurse=False):
                 if not p.requires_grad:

@@ -52,8 +52,6 @@ def test_opacus_validator_accepts(arch: str) -> None:
 def test_one_dp_sgd_step(arch: str, mode: str) -> None:
     if arch == "resnet18" and mode == "functorch":
         pytest.skip("resnet18 trains with the outputs engine; functorch on it is slow on 2 CPU cores")
-    if arch == "gru" and mode == "outputs":
-        pytest.skip("the outputs engine does not take DPGRU's RNNLinear (auto picks hooks)")
     model = _build(arch, n_outputs=1)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     gsm = (OutputGradSampleModule(model, loss_reduction="sum") if mode == "outputs"

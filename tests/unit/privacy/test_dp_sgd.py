@@ -78,8 +78,10 @@ def test_settings_are_validated_together() -> None:
 def test_auto_mode_is_outputs_where_supported_else_hooks() -> None:
     mlp = registry.build(registry.ModelSpec("mlp", {"input_shape": [4]}))
     gru = registry.build(registry.ModelSpec("gru", {"input_shape": [6, 3]}))
-    assert (pick_mode(mlp), pick_mode(gru), pick_mode(mlp, "ghost")) == ("outputs", "hooks", "ghost")
-    data = TensorDataset(torch.randn(12, 6, 3), torch.randint(0, 2, (12,)).float())
-    _, spend = train_private(gru, data, TrainConfig(batch_size=4, optimizer="sgd"),
+    prelu = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.PReLU(), torch.nn.Linear(4, 1))
+    assert [pick_mode(m) for m in (mlp, gru, prelu)] == ["outputs", "outputs", "hooks"]
+    assert pick_mode(mlp, "ghost") == "ghost"
+    data = TensorDataset(torch.randn(12, 3), torch.randint(0, 2, (12,)).float())
+    _, spend = train_private(prelu, data, TrainConfig(batch_size=4, optimizer="sgd"),
                              DPConfig(1.0, 1.0, seed=0), "binary", CPU)
     assert spend.grad_sample_mode == "hooks" and spend.steps == 3

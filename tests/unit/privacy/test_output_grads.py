@@ -20,6 +20,7 @@ CASES = {
     "ecg_cnn": ({"input_shape": [12, 200]}, lambda: torch.randn(B, 12, 200)),
     "fusion": ({"input_shape": [3, 16, 16], "tabular_features": 4, "widths": [4, 8]},
                lambda: (torch.randn(B, 3, 16, 16), torch.randn(B, 4))),
+    "gru": ({"input_shape": [6, 3], "hidden": 4, "layers": 2}, lambda: torch.randn(B, 6, 3)),
 }
 
 
@@ -121,9 +122,29 @@ def test_backward_without_forward_is_refused() -> None:
 
 
 def test_unsupported_models_are_named() -> None:
-    gru = registry.build(registry.ModelSpec("gru", {"input_shape": [24, 10]}))
-    assert any("RNNLinear" in s for s in unsupported_layers(gru))
+    assert unsupported_layers(nn.Sequential(nn.Linear(3, 4), nn.PReLU())) == ["1 (PReLU)"]
     bn = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
     with pytest.raises(ValueError, match="1 \\(BatchNorm1d\\)"):
         OutputGradSampleModule(bn)
-    assert unsupported_layers(_model("ecg_cnn")) == []
+    assert all(unsupported_layers(_model(arch)) == [] for arch in CASES)
+
+
+def test_layer_reused_on_differently_shaped_inputs() -> None:
+    torch.manual_seed(0)
+    lin = nn.Linear(3, 2).double()
+    x, seq = torch.randn(B, 3, dtype=torch.double), torch.randn(B, 4, 3, dtype=torch.double)
+
+    def loss_of(a: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        return (lin(a) ** 2).sum() + lin(s).tanh().sum()
+
+    expected = []
+    for i in range(B):
+        lin.zero_grad()
+        loss_of(x[i:i + 1], seq[i:i + 1]).backward()
+        expected.append((lin.weight.grad.clone(), lin.bias.grad.clone()))
+    engine = OutputGradSampleModule(lin, loss_reduction="sum")
+    engine.zero_grad(set_to_none=True)
+    engine.backward(loss_of(x, seq))
+    for i in range(B):
+        assert torch.allclose(lin.weight.grad_sample[i], expected[i][0], atol=1e-12)
+        assert torch.allclose(lin.bias.grad_sample[i], expected[i][1], atol=1e-12)
