@@ -2,7 +2,7 @@
 
 Prints one JSON object. For the tabular MLP (30 features, WDBC-sized) and the ECG 1-D
 CNN (12 leads x 1000 samples), and with `--archs all` also the image CNN, ResNet-18 and
-the ICU GRU (24 hours x 40 features; the `outputs` engine does not take it):
+the ICU GRU (24 hours x 40 features):
 plain throughput with `fedhealth.training.loop.train`, DP throughput with
 `fedhealth.privacy.dp_sgd.train_private` in each mode, the time ratio DP/plain per mode,
 and the mode `auto` picks. `opacus_stock` is the reference the goals were set against:

@@ -16,7 +16,7 @@ tabular models. A round's privacy cost is `RoundSpend(sample_rate, noise_multipl
 steps)`, which the ledger accounts for before the round starts (see `plan_round`).
 
 Per-sample-gradient mode (`"auto"`, measured by `bench/dp_overhead.py`): `outputs` for
-every model it supports (all but the DP GRU), hooks otherwise.
+every model it supports (all in the project), hooks otherwise.
 """
 
 from __future__ import annotations
