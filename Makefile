@@ -13,8 +13,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SITE = $(shell $(DEPS)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PYTEST_ARGS ?=
+RUFF_VERSION := 0.17.6
+LINT := $(CACHE)/lint-ruff-$(RUFF_VERSION)
 
-.PHONY: all venv deps demo test test-fast bench protos check-protos lock clean
+.PHONY: all venv deps demo lint test test-fast bench protos check-protos lock clean
 
 all: venv
 
@@ -42,7 +44,18 @@ $(VENV)/.fedhealth-ok: $(DEPS)/.fedhealth-ok pyproject.toml
 demo: venv
 	$(VENV)/bin/fedhealth run --hospitals 3 --rounds 10 --partition dirichlet:0.5 --seed 0 --out runs/demo
 
-test: venv
+# Pyflakes errors and syntax errors only (unused or undefined names), over our own code;
+# ruff lives in its own small cached venv so the dependency lock stays the runtime's.
+lint: $(LINT)/.fedhealth-ok
+	$(LINT)/bin/ruff check --quiet --select F,E9 --exclude shared/fedhealth/v1 shared services tests bench
+
+$(LINT)/.fedhealth-ok:
+	rm -rf $(LINT)
+	$(PYTHON) -m venv $(LINT)
+	$(LINT)/bin/pip install --quiet ruff==$(RUFF_VERSION)
+	touch $@
+
+test: venv lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: venv
