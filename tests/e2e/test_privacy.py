@@ -99,7 +99,8 @@ def test_a_budget_for_five_rounds_declines_from_round_six_and_survives_a_restart
         node = subprocess.run(fedhealth_cmd(
             "node", "--node-id", "hospital-2", "--coordinator", f"127.0.0.1:{port}",
             "--partition", "dirichlet:0.5", "--num-sites", "3", "--site-index", "1",
-            "--ledger-path", str(ledger_path), "--dp-epsilon", repr(cap)),
+            "--ledger-path", str(ledger_path), "--dp-epsilon", repr(cap),
+            "--require-secure-aggregation", "false"),
             env=env, capture_output=True, text=True, timeout=120)
         assert node.returncode == 0, node.stderr[-2000:]
         assert coord.wait(timeout=60) == 0
@@ -122,7 +123,8 @@ def test_a_node_refuses_to_start_a_ledger_from_zero_unless_told(tmp_path: Path, 
     try:
         port = wait_for_file(port_file, coord)
         node = subprocess.run(fedhealth_cmd(
-            "node", "--coordinator", f"127.0.0.1:{port}", "--ledger-path", str(missing)),
+            "node", "--coordinator", f"127.0.0.1:{port}", "--ledger-path", str(missing),
+            "--require-secure-aggregation", "false"),
             env=env, capture_output=True, text=True, timeout=120)
         coord.wait(timeout=60)
     finally:

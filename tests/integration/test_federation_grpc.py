@@ -23,7 +23,7 @@ from fedhealth_node.trainer import Trainer
 
 def test_two_hospitals_run_three_rounds(tmp_path: Path) -> None:
     settings = CoordinatorSettings(port=0, run_dir=tmp_path, hospitals=2, rounds=3,
-                                   round_timeout_s=30, run_id="itest")
+                                   round_timeout_s=30, run_id="itest", privacy="none")
     coord = create_server(settings)
     fed_error: list[BaseException] = []
 
@@ -41,7 +41,7 @@ def test_two_hospitals_run_three_rounds(tmp_path: Path) -> None:
     threads = []
     for i in range(2):
         ns = NodeSettings(node_id=f"h{i}", coordinator=f"127.0.0.1:{coord.port}", partition="iid",
-                          site_index=i, num_sites=2)
+                          site_index=i, num_sites=2, require_secure_aggregation=False)
         trainer = Trainer(load_site("breast_cancer", None, SiteSpec(i, 2, "iid", 0)), pick_device("cpu"))
         client = NodeClient(ns, trainer, logs.get("test"))
         t = threading.Thread(target=lambda c=client, n=ns.node_id: codes.__setitem__(n, _safe(c.run)))
@@ -72,7 +72,8 @@ def _safe(fn):
 
 
 def test_results_for_unknown_runs_and_tasks_are_refused(tmp_path: Path) -> None:
-    coord = create_server(CoordinatorSettings(port=0, run_dir=tmp_path, hospitals=1, run_id="x"))
+    coord = create_server(CoordinatorSettings(port=0, run_dir=tmp_path, hospitals=1, run_id="x",
+                                              privacy="none"))
     channel = connect(f"127.0.0.1:{coord.port}", "coordinator", 10)
     stub = pb_grpc.CoordinatorStub(channel)
     plain = pb_grpc.PlainAggregationStub(channel)

@@ -37,7 +37,9 @@ class CoordinatorSettings(BaseSettings):
     model: str = ""
     model_params: str = Field("{}", description="JSON object of model hyper-parameters")
     seed: int = 0
-    privacy: Literal["none", "secagg", "dp", "dp+secagg", "hdp+secagg"] = "none"
+    privacy: Literal["none", "secagg", "dp", "dp+secagg", "hdp+secagg"] = Field(
+        "dp+secagg", description="deployed default: DP-SGD and secure aggregation; the local "
+                                 "simulation (fedhealth run) chooses its own")
     hospital_clip: float = Field(1.0, gt=0, description="hospital-level DP: update L2 clip")
     max_dropouts: int = Field(0, ge=0, description="hospital-level DP: dropouts planned per round")
     epsilon: float = Field(1.0, gt=0, description="DP target epsilon per hospital for the run")
@@ -63,7 +65,9 @@ class CoordinatorSettings(BaseSettings):
         if self.min_hospitals > self.hospitals:
             raise ValueError("min_hospitals cannot exceed hospitals")
         if "secagg" in self.privacy and not self.keyserver:
-            raise ValueError("privacy secagg needs the keyserver address (keyserver)")
+            raise ValueError(f"privacy {self.privacy} needs the keyserver address (keyserver); "
+                             "to run without secure aggregation choose privacy none or dp "
+                             "explicitly")
         if self.strategy == "fedprox" and self.proximal_mu <= 0:
             raise ValueError("strategy fedprox needs proximal_mu > 0")
         return self

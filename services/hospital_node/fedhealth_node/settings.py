@@ -19,7 +19,8 @@ class NodeSettings(BaseSettings):
     connect_timeout_s: float = Field(15.0, gt=0)
     keyserver: str = Field("", description="host:port of the key server (secure aggregation)")
     require_secure_aggregation: bool = Field(
-        False, description="refuse any run that would send this hospital's update unmasked")
+        True, description="refuse any run that would send this hospital's update unmasked "
+                          "(the local simulation, fedhealth run, sets it from --privacy)")
     dataset: str = "breast_cancer"
     data_dir: Path | None = Field(None, description="data folder or file (default: bundled)")
     data_options: dict[str, str] = Field(default_factory=dict,

@@ -185,7 +185,8 @@ def run(args: argparse.Namespace) -> int:
                          partition=partition, site_index=i, num_sites=args.hospitals,
                          seed=args.seed, test_fraction=args.test_fraction, threads=1,
                          ledger_path=out / "ledgers" / f"{names[i]}.json", new_ledger=True,
-                         dp_epsilon=own_budgets.get(names[i]))
+                         dp_epsilon=own_budgets.get(names[i]),
+                         require_secure_aggregation="secagg" in args.privacy)
             for i in range(args.hospitals)
         ]
         baseline_kwargs = dict(

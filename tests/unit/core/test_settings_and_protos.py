@@ -12,7 +12,7 @@ from fedhealth_node.settings import NodeSettings
 
 def test_env_yaml_and_flags_in_order_of_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("rounds: 7\nhospitals: 4\nbatch_size: 16\n")
+    cfg.write_text("rounds: 7\nhospitals: 4\nbatch_size: 16\nprivacy: none\n")
     monkeypatch.setenv("FEDHEALTH_COORDINATOR_HOSPITALS", "5")
     s = settings.load(CoordinatorSettings, cfg, batch_size=8)
     assert (s.rounds, s.hospitals, s.batch_size) == (7, 5, 8)
@@ -36,7 +36,17 @@ def test_yaml_errors_name_the_file_and_key(tmp_path: Path) -> None:
 
 def test_inconsistent_settings_are_refused() -> None:
     with pytest.raises(ConfigError, match="proximal_mu"):
-        settings.load(CoordinatorSettings, None, strategy="fedprox")
+        settings.load(CoordinatorSettings, None, strategy="fedprox", privacy="none")
+
+
+def test_deployed_services_default_to_dp_and_secure_aggregation() -> None:
+    """A coordinator started without privacy settings runs dp+secagg, so it needs the key
+    server; a hospital refuses unmasked updates unless told otherwise."""
+    with pytest.raises(ConfigError, match="dp\\+secagg needs the keyserver.*privacy none or dp"):
+        settings.load(CoordinatorSettings, None)
+    s = settings.load(CoordinatorSettings, None, keyserver="127.0.0.1:1")
+    assert (s.privacy, s.epsilon, s.delta) == ("dp+secagg", 1.0, 1e-5)
+    assert settings.load(NodeSettings, None).require_secure_aggregation
 
 
 def test_generated_stubs_match_the_protos() -> None:
