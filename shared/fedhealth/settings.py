@@ -72,7 +72,11 @@ def load(cls: type[S], config_file: Path | None = None, **overrides: Any) -> S:
         prefix = str(cls.model_config.get("env_prefix", ""))
         problems = []
         for e in err.errors():
-            field = str(e["loc"][0]) if e["loc"] else "?"
-            problems.append(f"{field} ({prefix}{field.upper()}): {e['msg']}")
+            msg = str(e["msg"]).removeprefix("Value error, ")
+            if not e["loc"]:  # a rule across settings: its message names them
+                problems.append(msg)
+                continue
+            field = str(e["loc"][0])
+            problems.append(f"{field} ({prefix}{field.upper()}): {msg}")
         raise ConfigError("invalid setting: " + "; ".join(problems)) from None
     return built  # type: ignore[no-any-return]
