@@ -96,7 +96,8 @@ def test_a_hung_then_killed_node_does_not_hang_the_coordinator(env: dict[str, st
             nodes.append(subprocess.Popen(
                 fedhealth_cmd("node", "--node-id", f"hospital-{i + 1}", "--coordinator",
                               f"127.0.0.1:{port}", "--partition", "iid", "--site-index", str(i),
-                              "--num-sites", "3", "--require-secure-aggregation", "false"),
+                              "--num-sites", "3", "--require-secure-aggregation", "false",
+                              "--require-dp", "false"),
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         results = run_dir / "results.json"
         deadline = time.monotonic() + 120

@@ -41,7 +41,8 @@ def test_two_hospitals_run_three_rounds(tmp_path: Path) -> None:
     threads = []
     for i in range(2):
         ns = NodeSettings(node_id=f"h{i}", coordinator=f"127.0.0.1:{coord.port}", partition="iid",
-                          site_index=i, num_sites=2, require_secure_aggregation=False)
+                          site_index=i, num_sites=2, require_secure_aggregation=False,
+                          require_dp=False)
         trainer = Trainer(load_site("breast_cancer", None, SiteSpec(i, 2, "iid", 0)), pick_device("cpu"))
         client = NodeClient(ns, trainer, logs.get("test"))
         t = threading.Thread(target=lambda c=client, n=ns.node_id: codes.__setitem__(n, _safe(c.run)))
@@ -87,3 +88,23 @@ def test_results_for_unknown_runs_and_tasks_are_refused(tmp_path: Path) -> None:
         list(stub.Subscribe(pb.SubscribeRequest(run_id="x", node_id="never-joined")))
     channel.close()
     coord.server.stop(0)
+
+
+def test_a_deployed_node_refuses_a_run_without_secure_aggregation_or_dp(tmp_path: Path) -> None:
+    """Node defaults: no unmasked update, no training without DP; each refusal names its
+    setting. Joining is what is refused, so the coordinator never gets a task answered."""
+    from fedhealth.errors import ConfigError
+
+    coord = create_server(CoordinatorSettings(port=0, run_dir=tmp_path, hospitals=1, run_id="d",
+                                              privacy="none", join_timeout_s=5))
+    site = load_site("breast_cancer", None, SiteSpec(0, 1, "none", 0))
+    address = f"127.0.0.1:{coord.port}"
+    try:
+        for extra, setting in (({}, "require_secure_aggregation"),
+                               ({"require_secure_aggregation": False}, "require_dp")):
+            client = NodeClient(NodeSettings(node_id="h0", coordinator=address, **extra),
+                                Trainer(site, pick_device("cpu")), logs.get("test"))
+            with pytest.raises(ConfigError, match=f"privacy 'none'.*\\({setting}\\)"):
+                client.run()
+    finally:
+        coord.server.stop(0)

@@ -41,7 +41,7 @@ def test_a_secure_federation_logs_no_tensor_key_or_record(tmp_path: Path) -> Non
         threads = [threading.Thread(target=coord.federation.run)]
         for i, site in enumerate(sites):
             ns = NodeSettings(node_id=f"h{i}", coordinator=f"127.0.0.1:{coord.port}",
-                              keyserver=f"127.0.0.1:{ks_port}")
+                              keyserver=f"127.0.0.1:{ks_port}", require_dp=False)
             client = NodeClient(ns, Trainer(site, pick_device("cpu")), logs.get("node"))
             threads.append(threading.Thread(target=client.run, daemon=True))
         for t in threads:

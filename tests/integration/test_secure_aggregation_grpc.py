@@ -70,7 +70,8 @@ def test_dropouts_recovered_below_threshold_aborted_then_next_round_succeeds(tmp
     threads = []
     for i in range(N):
         ns = NodeSettings(node_id=f"h{i}", coordinator=f"127.0.0.1:{coord.port}",
-                          keyserver=f"127.0.0.1:{ks_port}", require_secure_aggregation=True)
+                          keyserver=f"127.0.0.1:{ks_port}", require_secure_aggregation=True,
+                          require_dp=False)
         site = load_site("breast_cancer", None, SiteSpec(i, N, "iid", 0))
         client = VanishingClient(ns, Trainer(site, pick_device("cpu")), logs.get("test"))
         threads.append(threading.Thread(target=client.run, daemon=True))

@@ -78,6 +78,9 @@ class NodeClient:
         if self.s.require_secure_aggregation and not secure:
             raise ConfigError(f"the coordinator runs privacy {reply.privacy!r}, but this hospital "
                               "requires secure aggregation (require_secure_aggregation)")
+        if self.s.require_dp and not {"dp", "hdp"} & set(reply.privacy.split("+")):
+            raise ConfigError(f"the coordinator runs privacy {reply.privacy!r}, but this hospital "
+                              "requires differential privacy (require_dp)")
         if secure:
             self.secure = self._secure_session(reply.run_id)
         try:
@@ -154,7 +157,12 @@ class NodeClient:
 
     def _dispatch(self, kind: str | None, task: pb.Task, header: pb.ResultHeader, timeout: float,
                   stub: pb_grpc.CoordinatorStub, plain: pb_grpc.PlainAggregationStub) -> None:
-        if kind in SECURE_KINDS:
+        if self.s.require_dp and not trains_privately(kind, task):
+            stub.Decline(pb.DeclineRequest(header=header, reason="refuses to train without "
+                                           "differential privacy: this hospital requires it"),
+                         timeout=timeout)
+            self.log.warning("refused_non_private_training", task=kind, round=task.round)
+        elif kind in SECURE_KINDS:
             self._handle_secure(kind, task, header, timeout)
         elif kind == "fit" and (self.secure is not None or self.s.require_secure_aggregation):
             stub.Decline(pb.DeclineRequest(header=header, reason="refuses to send a plaintext "
@@ -195,3 +203,18 @@ def _rpc_error(err: grpc.RpcError, what: str) -> FedhealthError:
                 grpc.StatusCode.CANCELLED):
         return ConnectionFailed(f"{what}: {detail}")
     return ProtocolError(f"{what}: {detail}")
+
+
+def trains_privately(kind: str | None, task: pb.Task) -> bool:
+    """False for a task that would train on the hospital's records without DP: a fit
+    without DP-SGD settings, a secure fit with neither DP-SGD nor hospital-level noise, or
+    a local-only baseline (always non-private). Tasks that do not train pass."""
+    if kind == "local_baseline":
+        return False
+    if kind == "fit":
+        return task.fit.config.HasField("dp")
+    if kind == "advertise_keys":
+        t = task.advertise_keys
+        return t.fit.config.HasField("dp") or (t.HasField("hospital_dp")
+                                               and t.hospital_dp.noise_multiplier > 0)
+    return True

@@ -21,6 +21,10 @@ class NodeSettings(BaseSettings):
     require_secure_aggregation: bool = Field(
         True, description="refuse any run that would send this hospital's update unmasked "
                           "(the local simulation, fedhealth run, sets it from --privacy)")
+    require_dp: bool = Field(
+        True, description="refuse to train on this hospital's records without differential "
+                          "privacy (DP-SGD or hospital-level DP); fedhealth run sets it from "
+                          "--privacy")
     dataset: str = "breast_cancer"
     data_dir: Path | None = Field(None, description="data folder or file (default: bundled)")
     data_options: dict[str, str] = Field(default_factory=dict,

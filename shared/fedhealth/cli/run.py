@@ -186,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
                          seed=args.seed, test_fraction=args.test_fraction, threads=1,
                          ledger_path=out / "ledgers" / f"{names[i]}.json", new_ledger=True,
                          dp_epsilon=own_budgets.get(names[i]),
-                         require_secure_aggregation="secagg" in args.privacy)
+                         require_secure_aggregation="secagg" in args.privacy,
+                         require_dp=bool({"dp", "hdp"} & set(args.privacy.split("+"))))
             for i in range(args.hospitals)
         ]
         baseline_kwargs = dict(
