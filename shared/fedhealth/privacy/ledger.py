@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,8 @@ class Budget:
 
     def __post_init__(self) -> None:
         problems = []
-        if not self.epsilon > 0:
-            problems.append(f"epsilon must be > 0, not {self.epsilon}")
+        if not 0 < self.epsilon < math.inf:  # an infinite budget is no privacy at all
+            problems.append(f"epsilon must be > 0 and finite, not {self.epsilon}")
         if not 0 < self.delta < 1:
             problems.append(f"delta must be in (0, 1), not {self.delta}")
         if self.accountant not in accountant.KINDS:

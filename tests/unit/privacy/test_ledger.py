@@ -95,3 +95,9 @@ def test_report_matches_independent_epsilon(tmp_path) -> None:
     indep = accountant.independent_rdp_epsilon(
         [(rep["noise_multiplier"], rep["sample_rate"], rep["steps"])], rep["delta"])
     assert rep["epsilon"] == pytest.approx(indep, rel=1e-6)
+
+
+@pytest.mark.parametrize("epsilon", [0.0, -1.0, float("nan"), float("inf")])
+def test_a_budget_must_be_positive_and_finite(epsilon: float) -> None:
+    with pytest.raises(ConfigError, match="finite"):
+        Budget(epsilon, 1e-5)
