@@ -42,7 +42,8 @@ class CoordinatorSettings(BaseSettings):
                                  "simulation (fedhealth run) chooses its own")
     hospital_clip: float = Field(1.0, gt=0, description="hospital-level DP: update L2 clip")
     max_dropouts: int = Field(0, ge=0, description="hospital-level DP: dropouts planned per round")
-    epsilon: float = Field(1.0, gt=0, description="DP target epsilon per hospital for the run")
+    epsilon: float = Field(1.0, gt=0, allow_inf_nan=False,
+                           description="DP target epsilon per hospital for the run")
     delta: float = Field(1e-5, gt=0, lt=1, description="DP target delta per hospital")
     accountant: Literal["rdp", "prv"] = "rdp"
     max_grad_norm: float = Field(1.0, gt=0, description="DP-SGD per-record clipping norm")

@@ -36,7 +36,8 @@ class NodeSettings(BaseSettings):
     test_fraction: float = Field(0.2, gt=0, lt=1)
     ledger_path: Path | None = Field(None, description="this hospital's privacy ledger (JSON)")
     new_ledger: bool = Field(False, description="create the ledger: only on a first start")
-    dp_epsilon: float | None = Field(None, gt=0, description="own budget, if below the run's")
+    dp_epsilon: float | None = Field(None, gt=0, allow_inf_nan=False,
+                                     description="own budget, if below the run's")
     dp_delta: float | None = Field(None, gt=0, lt=1, description="own delta, if below the run's")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(1, ge=1, le=256, description="torch CPU threads")
