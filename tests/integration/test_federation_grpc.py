@@ -108,3 +108,18 @@ def test_a_deployed_node_refuses_a_run_without_secure_aggregation_or_dp(tmp_path
                 client.run()
     finally:
         coord.server.stop(0)
+
+
+def test_a_node_without_a_ledger_refuses_a_dp_run_at_join(tmp_path: Path) -> None:
+    from fedhealth.errors import ConfigError
+
+    coord = create_server(CoordinatorSettings(port=0, run_dir=tmp_path, hospitals=1, run_id="p",
+                                              privacy="dp", join_timeout_s=5))
+    site = load_site("breast_cancer", None, SiteSpec(0, 1, "none", 0))
+    ns = NodeSettings(node_id="h0", coordinator=f"127.0.0.1:{coord.port}",
+                      require_secure_aggregation=False)
+    try:
+        with pytest.raises(ConfigError, match="ledger_path \\(FEDHEALTH_NODE_LEDGER_PATH\\)"):
+            NodeClient(ns, Trainer(site, pick_device("cpu")), logs.get("test")).run()
+    finally:
+        coord.server.stop(0)

@@ -81,6 +81,9 @@ class NodeClient:
         if self.s.require_dp and not {"dp", "hdp"} & set(reply.privacy.split("+")):
             raise ConfigError(f"the coordinator runs privacy {reply.privacy!r}, but this hospital "
                               "requires differential privacy (require_dp)")
+        if "dp" in reply.privacy.split("+") and self.trainer.privacy is None:
+            raise ConfigError(f"the run trains with DP-SGD ({reply.privacy}): set this hospital's "
+                              "privacy ledger, ledger_path (FEDHEALTH_NODE_LEDGER_PATH)")
         if secure:
             self.secure = self._secure_session(reply.run_id)
         try:
