@@ -21,8 +21,9 @@ from fedhealth_node.settings import NodeSettings
 from fedhealth_node.trainer import Trainer
 
 
-def test_two_hospitals_run_three_rounds(tmp_path: Path) -> None:
-    settings = CoordinatorSettings(port=0, run_dir=tmp_path, hospitals=2, rounds=3,
+def _federate(tmp_path: Path, trainers: dict[str, Trainer]) -> dict:
+    """A plaintext coordinator and one client thread per trainer, 3 rounds; results.json."""
+    settings = CoordinatorSettings(port=0, run_dir=tmp_path, hospitals=len(trainers), rounds=3,
                                    round_timeout_s=30, run_id="itest", privacy="none")
     coord = create_server(settings)
     fed_error: list[BaseException] = []
@@ -39,13 +40,11 @@ def test_two_hospitals_run_three_rounds(tmp_path: Path) -> None:
     fed.start()
     codes = {}
     threads = []
-    for i in range(2):
-        ns = NodeSettings(node_id=f"h{i}", coordinator=f"127.0.0.1:{coord.port}", partition="iid",
-                          site_index=i, num_sites=2, require_secure_aggregation=False,
-                          require_dp=False)
-        trainer = Trainer(load_site("breast_cancer", None, SiteSpec(i, 2, "iid", 0)), pick_device("cpu"))
+    for name, trainer in trainers.items():
+        ns = NodeSettings(node_id=name, coordinator=f"127.0.0.1:{coord.port}",
+                          require_secure_aggregation=False, require_dp=False)
         client = NodeClient(ns, trainer, logs.get("test"))
-        t = threading.Thread(target=lambda c=client, n=ns.node_id: codes.__setitem__(n, _safe(c.run)))
+        t = threading.Thread(target=lambda c=client, n=name: codes.__setitem__(n, _safe(c.run)))
         t.start()
         threads.append(t)
     fed.join(120)
@@ -53,7 +52,16 @@ def test_two_hospitals_run_three_rounds(tmp_path: Path) -> None:
     coord.server.stop(1).wait()
     for t in threads:
         t.join(30)
-    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(codes.values()) == {0}, codes
+    return json.loads((tmp_path / "results.json").read_text())
+
+
+def _trainer(i: int, n: int, cls: type[Trainer] = Trainer) -> Trainer:
+    return cls(load_site("breast_cancer", None, SiteSpec(i, n, "iid", 0)), pick_device("cpu"))
+
+
+def test_two_hospitals_run_three_rounds(tmp_path: Path) -> None:
+    results = _federate(tmp_path, {"h0": _trainer(0, 2), "h1": _trainer(1, 2)})
     assert [r["round"] for r in results["rounds"]] == [1, 2, 3]
     assert all(r["participants"] == ["h0", "h1"] and r["dropped"] == [] for r in results["rounds"])
     assert all(r["bytes_up"] > 0 and r["bytes_down"] > 0 for r in results["rounds"])
@@ -123,3 +131,35 @@ def test_a_node_without_a_ledger_refuses_a_dp_run_at_join(tmp_path: Path) -> Non
             NodeClient(ns, Trainer(site, pick_device("cpu")), logs.get("test")).run()
     finally:
         coord.server.stop(0)
+
+
+class _HostileTrainer(Trainer):
+    """Trains, then corrupts its update a different way each round."""
+
+    calls = 0
+
+    def fit(self, task: pb.FitTask):  # type: ignore[no-untyped-def]
+        update, n, stats = super().fit(task)
+        self.calls += 1
+        name = next(iter(update))
+        if self.calls == 1:
+            update[name] = update[name] * np.nan
+        elif self.calls == 2:
+            update[name] = update[name][:1]  # would broadcast silently into the model
+        else:
+            n = 10 ** 9  # would outweigh every honest hospital
+        return update, n, stats
+
+
+def test_a_hospital_sending_malformed_updates_is_dropped_not_averaged(tmp_path: Path) -> None:
+    results = _federate(tmp_path, {"h0": _trainer(0, 3), "h1": _trainer(1, 3),
+                                   "h2": _trainer(2, 3, _HostileTrainer)})
+    reasons = [r["rejected"].get("h2", "") for r in results["rounds"]]
+    assert "NaN or infinite" in reasons[0]
+    assert "has shape [1, 30], the model's is [64, 30]" in reasons[1]
+    assert "claims 1000000000 training records" in reasons[2]
+    for r in results["rounds"]:
+        assert r["participants"] == ["h0", "h1"] and "h2" in r["dropped"]
+    assert results["final"]["auroc"] > 0.9
+    with np.load(tmp_path / "checkpoints" / "round-0003.npz") as ck:
+        assert all(np.isfinite(ck[k]).all() for k in ck.files if k.startswith("w/"))

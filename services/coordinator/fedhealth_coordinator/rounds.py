@@ -35,6 +35,8 @@ from fedhealth_coordinator.evaluation import (
 )
 from fedhealth_coordinator.nodes import Registry
 from fedhealth_coordinator.settings import CoordinatorSettings
+from fedhealth_coordinator.updates import accept_update
+
 
 class Stage(str, Enum):
     """Stages of a federation run."""
@@ -245,6 +247,7 @@ class Federation:
         fit = pb.FitTask(model=self._model_pb(), weights=to_tensor_list(self.state.weights),
                          config=self._train_config(round_), standardizer=self.state.standardizer)
         extra: dict[str, Any] = {}
+        rejected: dict[str, str] = {}
         if self.secure is not None:
             hdp = None
             if self.hdp_noise:
@@ -259,13 +262,20 @@ class Federation:
                      if mean_update is not None and sec.error_bound == sec.error_bound else None}
         else:
             outcome, down = self._stage(Stage.FIT, chosen, self.new_task(round_, fit=fit))
-            results = outcome.results
-            participants = sorted(results)
-            dropped = sorted(set(outcome.missing) | set(outcome.declined))
+            accepted: dict[str, tuple[dict[str, Any], int]] = {}
+            for node_id, result in outcome.results.items():
+                try:
+                    accepted[node_id] = accept_update(result, self.state.weights,
+                                                      self.node_train_count(node_id))
+                except ProtocolError as err:
+                    rejected[node_id] = str(err)
+                    self.log.warning("update_rejected", round=round_, node=node_id, reason=str(err))
+            participants = sorted(accepted)
+            dropped = sorted(set(outcome.missing) | set(outcome.declined) | set(rejected))
             up, declined, mean_update = outcome.bytes_up, outcome.declined, None
-            if results:
-                mean_update = weighted_mean([from_tensor_list(r.update) for r in results.values()],
-                                            [int(r.num_examples) for r in results.values()])
+            if accepted:
+                mean_update = weighted_mean([u for u, _ in accepted.values()],
+                                            [n for _, n in accepted.values()])
         exhausted_before = sorted(self.exhausted)
         for node_id, reason in declined.items():
             if reason.startswith("budget exhausted"):
@@ -280,6 +290,7 @@ class Federation:
             "participants": participants,
             "dropped": dropped,
             "declined": declined,
+            "rejected": rejected,  # plaintext updates refused by accept_update
             "exhausted": exhausted_before,  # not asked: their privacy budget is spent
             "duration_s": round(time.perf_counter() - start, 4),
             "bytes_up": up + eval_out.bytes_up,

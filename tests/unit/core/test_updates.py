@@ -1,0 +1,43 @@
+"""The coordinator's checks on a plaintext update, each refusal naming the problem."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fedhealth.errors import ProtocolError
+from fedhealth.v1 import coordinator_pb2 as pb
+from fedhealth.wire import to_tensor_list
+from fedhealth_coordinator.updates import accept_update
+
+MODEL = {"w": np.zeros((3, 2), np.float32), "b": np.zeros(3, np.float32)}
+
+
+def _result(update: dict[str, np.ndarray], n: int = 10) -> pb.FitResult:
+    return pb.FitResult(update=to_tensor_list(update), num_examples=n)
+
+
+def test_a_well_formed_update_is_accepted() -> None:
+    update = {"w": np.ones((3, 2), np.float32), "b": np.ones(3, np.float32)}
+    got, n = accept_update(_result(update), MODEL, n_train=10)
+    assert n == 10 and np.array_equal(got["w"], update["w"])
+
+
+@pytest.mark.parametrize(("update", "n", "match"), [
+    ({"w": np.ones((3, 2), np.float32)}, 5, "missing \\['b'\\]"),
+    ({**MODEL, "extra": np.ones(1, np.float32)}, 5, "unexpected \\['extra'\\]"),
+    ({"w": np.ones((2, 3), np.float32), "b": np.ones(3, np.float32)}, 5, "shape \\[2, 3\\]"),
+    ({"w": np.full((3, 2), np.inf, np.float32), "b": np.ones(3, np.float32)}, 5, "infinite"),
+    (MODEL, 0, "claims 0 training records"),
+    (MODEL, 11, "claims 11 training records; the hospital joined with 10"),
+])
+def test_malformed_updates_are_refused(update: dict, n: int, match: str) -> None:
+    with pytest.raises(ProtocolError, match=match):
+        accept_update(_result(update, n), MODEL, n_train=10)
+
+
+def test_truncated_tensor_bytes_are_refused() -> None:
+    result = _result(MODEL)
+    result.update.tensors[0].data = result.update.tensors[0].data[:-4]
+    with pytest.raises(ProtocolError, match="bytes, expected"):
+        accept_update(result, MODEL, n_train=10)
