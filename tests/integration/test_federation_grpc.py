@@ -7,6 +7,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from structlog.testing import capture_logs
 
 from fedhealth import logs
 from fedhealth.data.registry import SiteSpec, load_site
@@ -14,6 +15,7 @@ from fedhealth.rpc import connect
 from fedhealth.training.loop import pick_device
 from fedhealth.v1 import coordinator_pb2 as pb
 from fedhealth.v1 import coordinator_pb2_grpc as pb_grpc
+from fedhealth.wire import from_tensor_list, to_tensor_list
 from fedhealth_coordinator.server import create_server
 from fedhealth_coordinator.settings import CoordinatorSettings
 from fedhealth_node.client import NodeClient
@@ -163,3 +165,20 @@ def test_a_hospital_sending_malformed_updates_is_dropped_not_averaged(tmp_path: 
     assert results["final"]["auroc"] > 0.9
     with np.load(tmp_path / "checkpoints" / "round-0003.npz") as ck:
         assert all(np.isfinite(ck[k]).all() for k in ck.files if k.startswith("w/"))
+
+
+class _BadInitTrainer(Trainer):
+    """Answers the init task with NaN weights."""
+
+    def init(self, task: pb.InitTask):  # type: ignore[no-untyped-def]
+        weights = from_tensor_list(super().init(task))
+        return to_tensor_list({k: v * np.nan for k, v in weights.items()})
+
+
+def test_unusable_initial_weights_are_skipped_for_the_next_hospital(tmp_path: Path) -> None:
+    with capture_logs() as events:
+        results = _federate(tmp_path, {"h0": _trainer(0, 2, _BadInitTrainer),
+                                       "h1": _trainer(1, 2)})
+    rejected = [e for e in events if e["event"] == "init_rejected"]
+    assert [e["node"] for e in rejected] == ["h0"] and "not finite" in rejected[0]["reason"]
+    assert results["final"]["auroc"] > 0.9

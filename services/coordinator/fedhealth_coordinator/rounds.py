@@ -211,11 +211,18 @@ class Federation:
         for node_id in ids:
             outcome, _ = self._stage(Stage.INIT, [node_id],
                                      self.new_task(0, init=pb.InitTask(model=spec, seed=self.s.seed)))
-            if node_id in outcome.results:
-                self.state.weights = from_tensor_list(outcome.results[node_id].init_weights)
-                self.state.initial = dict(self.state.weights)
-                return
-        raise RunFailed("no hospital returned initial weights")
+            if node_id not in outcome.results:
+                continue
+            try:
+                weights = from_tensor_list(outcome.results[node_id].init_weights)
+                if not weights or not all(np.isfinite(w).all() for w in weights.values()):
+                    raise ProtocolError("initial weights are empty or not finite")
+            except ProtocolError as err:
+                self.log.warning("init_rejected", node=node_id, reason=str(err))
+                continue
+            self.state.weights, self.state.initial = weights, dict(weights)
+            return
+        raise RunFailed("no hospital returned usable initial weights")
 
     def _model_pb(self) -> pb.ModelSpec:
         assert self.state.spec is not None
