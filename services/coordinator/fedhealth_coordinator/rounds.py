@@ -35,7 +35,7 @@ from fedhealth_coordinator.evaluation import (
 )
 from fedhealth_coordinator.nodes import Registry
 from fedhealth_coordinator.settings import CoordinatorSettings
-from fedhealth_coordinator.updates import accept_update
+from fedhealth_coordinator.checks import accept_stats, accept_update
 
 
 class Stage(str, Enum):
@@ -196,7 +196,15 @@ class Federation:
         if self.state.schema is None or self.state.schema.modality != "tabular":
             return
         outcome, _ = self._stage(Stage.STATS, ids, self.new_task(0, stats=pb.StatsTask()))
-        rows = [r for r in outcome.results.values() if r.count > 0 and len(r.sum)]
+        n_features = int(np.prod(self.state.schema.input_shape))
+        rows = []
+        for node_id, r in outcome.results.items():
+            try:
+                accept_stats(r, n_features, self.node_train_count(node_id))
+            except ProtocolError as err:
+                self.log.warning("stats_rejected", node=node_id, reason=str(err))
+                continue
+            rows.append(r)
         self._need(rows, "feature statistics")
         n = float(sum(r.count for r in rows))
         total = np.sum([np.asarray(r.sum) for r in rows], axis=0)

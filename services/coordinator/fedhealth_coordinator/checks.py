@@ -1,10 +1,12 @@
-"""Checks on one hospital's plaintext update before it is averaged.
+"""Checks on what one hospital sends before the coordinator uses it.
 
-A malformed update (a tensor missing or extra, a wrong shape, NaN or infinity, a sample
+A malformed plaintext update (a tensor missing or extra, a wrong shape, NaN or infinity, a sample
 count the hospital cannot have) is rejected: the hospital is dropped from that round with
 the reason recorded, instead of failing the run or silently broadcasting into the model.
 Under secure aggregation the coordinator only sees the masked sum, so these checks apply
 to plaintext rounds; the secure path checks vector length and weight on the node side.
+Feature statistics of the wrong length, non-finite, negative sums of squares or more
+records than the hospital joined with are left out of the federated scaling.
 """
 
 from __future__ import annotations
@@ -35,3 +37,16 @@ def accept_update(result: pb.FitResult, weights: Weights, n_train: int) -> tuple
         raise ProtocolError(f"update claims {n} training records; the hospital joined with "
                             f"{n_train}")
     return update, n
+
+
+def accept_stats(result: pb.StatsResult, n_features: int, n_train: int) -> None:
+    """`ProtocolError` unless the feature statistics can be summed into the scaling."""
+    if not 1 <= result.count <= n_train:
+        raise ProtocolError(f"statistics over {result.count} records; the hospital joined "
+                            f"with {n_train}")
+    if len(result.sum) != n_features or len(result.sum_sq) != n_features:
+        raise ProtocolError(f"statistics for {len(result.sum)}/{len(result.sum_sq)} features, "
+                            f"the data has {n_features}")
+    s, sq = np.asarray(result.sum), np.asarray(result.sum_sq)
+    if not (np.isfinite(s).all() and np.isfinite(sq).all() and (sq >= 0).all()):
+        raise ProtocolError("statistics hold NaN, infinite or negative sums of squares")

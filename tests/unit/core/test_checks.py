@@ -1,4 +1,4 @@
-"""The coordinator's checks on a plaintext update, each refusal naming the problem."""
+"""The coordinator's checks on what a hospital sends, each refusal naming the problem."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from fedhealth.errors import ProtocolError
 from fedhealth.v1 import coordinator_pb2 as pb
 from fedhealth.wire import to_tensor_list
-from fedhealth_coordinator.updates import accept_update
+from fedhealth_coordinator.checks import accept_stats, accept_update
 
 MODEL = {"w": np.zeros((3, 2), np.float32), "b": np.zeros(3, np.float32)}
 
@@ -41,3 +41,23 @@ def test_truncated_tensor_bytes_are_refused() -> None:
     result.update.tensors[0].data = result.update.tensors[0].data[:-4]
     with pytest.raises(ProtocolError, match="bytes, expected"):
         accept_update(result, MODEL, n_train=10)
+
+
+def _stats(count: int = 10, s: tuple = (1.0, 2.0), sq: tuple = (3.0, 4.0)) -> pb.StatsResult:
+    return pb.StatsResult(count=count, sum=list(s), sum_sq=list(sq))
+
+
+def test_well_formed_statistics_are_accepted() -> None:
+    accept_stats(_stats(), n_features=2, n_train=10)
+
+
+@pytest.mark.parametrize(("stats", "match"), [
+    (_stats(count=0), "over 0 records"),
+    (_stats(count=11), "over 11 records; the hospital joined with 10"),
+    (_stats(s=(1.0,)), "for 1/2 features, the data has 2"),
+    (_stats(s=(float("nan"), 1.0)), "NaN"),
+    (_stats(sq=(-1.0, 1.0)), "negative"),
+])
+def test_malformed_statistics_are_refused(stats: pb.StatsResult, match: str) -> None:
+    with pytest.raises(ProtocolError, match=match):
+        accept_stats(stats, n_features=2, n_train=10)
