@@ -182,3 +182,21 @@ def test_unusable_initial_weights_are_skipped_for_the_next_hospital(tmp_path: Pa
     rejected = [e for e in events if e["event"] == "init_rejected"]
     assert [e["node"] for e in rejected] == ["h0"] and "not finite" in rejected[0]["reason"]
     assert results["final"]["auroc"] > 0.9
+
+
+class _BadEvalTrainer(Trainer):
+    """Claims a hundred times its test records in every evaluation."""
+
+    def evaluate(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        summary = super().evaluate(*args, **kwargs)
+        summary.n *= 100
+        return summary
+
+
+def test_an_impossible_evaluation_summary_is_left_out_of_the_metrics(tmp_path: Path) -> None:
+    results = _federate(tmp_path, {"h0": _trainer(0, 2), "h1": _trainer(1, 2, _BadEvalTrainer)})
+    for r in results["rounds"]:
+        assert r["rejected"]["h1"].startswith("evaluation: evaluation summary over")
+        assert r["participants"] == ["h0", "h1"]  # its update was fine
+    assert results["final"]["auroc"] > 0.9
+    assert results["per_hospital"]["h1"]["auroc"] is None

@@ -19,6 +19,7 @@ class Outcome:
     declined: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     bytes_up: int = 0
+    rejected: dict[str, str] = field(default_factory=dict)  # answers the coordinator refused
 
 
 class Collector:

@@ -21,7 +21,7 @@ from fedhealth import atomic, logs, metrics
 from fedhealth.data.base import Schema
 from fedhealth.data.tabular import standardizer
 from fedhealth.errors import ConfigError, ProtocolError, RunFailed
-from fedhealth.models.registry import ModelSpec, spec_for
+from fedhealth.models.registry import ModelSpec, n_outputs, spec_for
 from fedhealth.strategy import Strategy, weighted_mean
 from fedhealth.v1 import coordinator_pb2 as pb
 from fedhealth.wire import from_tensor_list, to_tensor_list
@@ -305,7 +305,7 @@ class Federation:
             "participants": participants,
             "dropped": dropped,
             "declined": declined,
-            "rejected": rejected,  # plaintext updates refused by accept_update
+            "rejected": {**rejected, **eval_out.rejected},  # refused updates and summaries
             "exhausted": exhausted_before,  # not asked: their privacy budget is spent
             "duration_s": round(time.perf_counter() - start, 4),
             "bytes_up": up + eval_out.bytes_up,
@@ -352,10 +352,24 @@ class Federation:
             model=self._model_pb(), weights=to_tensor_list(self.state.weights),
             standardizer=self.state.standardizer))
         outcome, down = self._stage(Stage.EVALUATE, live, task)
+        return self._summaries(outcome), outcome, down
+
+    def _summaries(self, outcome: Outcome) -> metrics.Summary:
+        """Sum the hospitals' evaluation summaries; one that cannot come from this model and
+        that hospital's test data is moved from `outcome.results` to `outcome.rejected`."""
+        assert self.state.schema is not None and self.state.spec is not None
+        labels = int(self.state.spec.params.get("n_outputs", n_outputs(self.state.schema)))
         total = metrics.Summary()
-        for r in outcome.results.values():
-            total = total + summary_from_proto(r.summary, self._task_kind())
-        return total, outcome, down
+        for node_id in sorted(outcome.results):
+            try:
+                total = total + summary_from_proto(
+                    outcome.results[node_id].summary, self._task_kind(), labels,
+                    self.registry.get(node_id).n_test)
+            except ProtocolError as err:
+                outcome.rejected[node_id] = f"evaluation: {err}"
+                del outcome.results[node_id]
+                self.log.warning("evaluation_rejected", node=node_id, reason=str(err))
+        return total
 
     def _per_hospital(self, outcome: Outcome) -> dict[str, Any]:
         nodes = {n.node_id: n for n in self.registry.nodes()}
@@ -373,6 +387,7 @@ class Federation:
             config=self._train_config(0, self.s.rounds * self.s.local_epochs),
             standardizer=self.state.standardizer))
         outcome, _ = self._stage(Stage.LOCAL_BASELINE, live, task)
+        self._summaries(outcome)  # drops summaries that cannot be right
         self.results["baselines"]["local_only"] = {
             node_id: {**summary_from_proto(r.summary, self._task_kind()).metrics(), "auroc": auroc_or_none(r)}
             for node_id, r in sorted(outcome.results.items())

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fedhealth import metrics
 from fedhealth.errors import ProtocolError
 from fedhealth.v1 import coordinator_pb2 as pb
 from fedhealth.wire import to_tensor_list
 from fedhealth_coordinator.checks import accept_stats, accept_update
+from fedhealth_coordinator.evaluation import summary_from_proto
 
 MODEL = {"w": np.zeros((3, 2), np.float32), "b": np.zeros(3, np.float32)}
 
@@ -61,3 +63,31 @@ def test_well_formed_statistics_are_accepted() -> None:
 def test_malformed_statistics_are_refused(stats: pb.StatsResult, match: str) -> None:
     with pytest.raises(ProtocolError, match=match):
         accept_stats(stats, n_features=2, n_train=10)
+
+
+def _summary(**kw: object) -> pb.EvalSummary:
+    base = dict(n=10, loss_sum=1.0, brier_sum=0.5, tp=3, fp=1, tn=5, fn=1, correct=8, n_labels=1,
+                hist_pos=[0] * metrics.N_BINS, hist_neg=[0] * metrics.N_BINS)
+    return pb.EvalSummary(**{**base, **kw})
+
+
+def test_a_possible_evaluation_summary_is_accepted() -> None:
+    hist = [0] * metrics.N_BINS
+    hist[7] = 4
+    s = summary_from_proto(_summary(hist_pos=hist), "binary", n_labels=1, max_records=10)
+    assert s.n == 10 and int(s.hist_pos.sum()) == 4
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"n": 11}, "over 11 records"),
+    ({"correct": 11}, "11 correct"),
+    ({"tp": 20}, "confusion counts exceed"),
+    ({"loss_sum": float("nan")}, "not finite"),
+    ({"brier_sum": -1.0}, "negative"),
+    ({"n_labels": 2}, "for 2 labels, the model predicts 1"),
+    ({"hist_pos": [2 ** 63 + 1] + [0] * (metrics.N_BINS - 1)}, "more than 10 records"),
+    ({"hist_neg": [1] * 5}, "has 5 bins"),
+])
+def test_impossible_evaluation_summaries_are_refused(kw: dict, match: str) -> None:
+    with pytest.raises(ProtocolError, match=match):
+        summary_from_proto(_summary(**kw), "binary", n_labels=1, max_records=10)
