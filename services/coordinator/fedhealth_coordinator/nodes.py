@@ -13,8 +13,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from fedhealth import node_ids
 from fedhealth.errors import ProtocolError
 from fedhealth.v1 import coordinator_pb2 as pb
+
+
+def _signature(schema: pb.DataSchema) -> tuple[object, ...]:
+    return schema.task, tuple(schema.input_shape), tuple(schema.feature_names)
 
 
 @dataclass
@@ -37,17 +42,26 @@ class Registry:
     def __init__(self) -> None:
         self._nodes: dict[str, Node] = {}
         self._cond = threading.Condition()
+        self._roster: frozenset[str] | None = None  # set once the run has started
 
     def join(self, request: pb.JoinRequest) -> Node:
-        """Add a node (or refresh one that rejoins after a restart)."""
-        if not request.node_id:
-            raise ProtocolError("join without a node id")
+        """Add a node (or refresh one that rejoins after a restart). Once the run has
+        started (`close_roster`) only its hospitals may rejoin, with the same data schema."""
+        if not node_ids.is_valid(request.node_id):
+            raise ProtocolError(f"a node id is {node_ids.RULE}")
         with self._cond:
             node = Node(request.node_id, request.schema, int(request.n_train),
                         int(request.n_test), request.device)
             old = self._nodes.get(request.node_id)
             if old is not None and old.connected:
                 raise ProtocolError(f"node {request.node_id} is already connected")
+            if self._roster is not None:
+                if request.node_id not in self._roster:
+                    raise ProtocolError(f"the run has started; {request.node_id} is not one of "
+                                        "its hospitals")
+                if old is not None and _signature(old.schema) != _signature(request.schema):
+                    raise ProtocolError(f"node {request.node_id} rejoined with a different data "
+                                        "schema")
             self._nodes[request.node_id] = node
             self._cond.notify_all()
             return node
@@ -70,9 +84,15 @@ class Registry:
         with self._cond:
             return list(self._nodes.values())
 
+    def close_roster(self, node_ids: Iterable[str]) -> None:
+        """The run has started with `node_ids`: nobody else joins or gets a task."""
+        with self._cond:
+            self._roster = frozenset(node_ids)
+
     def connected_ids(self) -> list[str]:
         with self._cond:
-            return sorted(n.node_id for n in self._nodes.values() if n.connected)
+            return sorted(n.node_id for n in self._nodes.values() if n.connected
+                          and (self._roster is None or n.node_id in self._roster))
 
     def wait_for(self, count: int, timeout_s: float) -> list[str]:
         """Block until `count` nodes are connected or the timeout passes; return them."""

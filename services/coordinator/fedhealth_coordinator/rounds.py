@@ -159,6 +159,7 @@ class Federation:
                     first.schema.task, list(first.schema.input_shape), list(first.schema.feature_names)):
                 raise RunFailed(f"hospital {node_id} reports a data schema different from {ids[0]}")
         self._set_schema(first.schema)
+        self.registry.close_roster(ids)
         self.log.info("joined", nodes=ids, dataset=first.schema.dataset)
         return ids
 

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fedhealth import node_ids
+
 
 class NodeSettings(BaseSettings):
     """One hospital: who it is, where its data lives, where the coordinator is."""
@@ -47,8 +49,8 @@ class NodeSettings(BaseSettings):
     @field_validator("node_id")
     @classmethod
     def _safe_id(cls, v: str) -> str:
-        if not all(c.isalnum() or c in "-_." for c in v):
-            raise ValueError("node_id may hold letters, digits, '-', '_' and '.' only")
+        if not node_ids.is_valid(v):
+            raise ValueError(f"node_id must be {node_ids.RULE}")
         return v
 
     @field_validator("coordinator")
