@@ -353,24 +353,24 @@ class Federation:
             model=self._model_pb(), weights=to_tensor_list(self.state.weights),
             standardizer=self.state.standardizer))
         outcome, down = self._stage(Stage.EVALUATE, live, task)
-        return self._summaries(outcome), outcome, down
+        return sum(self._summaries(outcome).values(), metrics.Summary()), outcome, down
 
-    def _summaries(self, outcome: Outcome) -> metrics.Summary:
-        """Sum the hospitals' evaluation summaries; one that cannot come from this model and
-        that hospital's test data is moved from `outcome.results` to `outcome.rejected`."""
+    def _summaries(self, outcome: Outcome) -> dict[str, metrics.Summary]:
+        """Each hospital's evaluation summary; one that cannot come from this model and that
+        hospital's test data is moved from `outcome.results` to `outcome.rejected`."""
         assert self.state.schema is not None and self.state.spec is not None
         labels = int(self.state.spec.params.get("n_outputs", n_outputs(self.state.schema)))
-        total = metrics.Summary()
+        out = {}
         for node_id in sorted(outcome.results):
             try:
-                total = total + summary_from_proto(
+                out[node_id] = summary_from_proto(
                     outcome.results[node_id].summary, self._task_kind(), labels,
                     self.registry.get(node_id).n_test)
             except ProtocolError as err:
                 outcome.rejected[node_id] = f"evaluation: {err}"
                 del outcome.results[node_id]
                 self.log.warning("evaluation_rejected", node=node_id, reason=str(err))
-        return total
+        return out
 
     def _per_hospital(self, outcome: Outcome) -> dict[str, Any]:
         nodes = {n.node_id: n for n in self.registry.nodes()}
@@ -388,10 +388,9 @@ class Federation:
             config=self._train_config(0, self.s.rounds * self.s.local_epochs),
             standardizer=self.state.standardizer))
         outcome, _ = self._stage(Stage.LOCAL_BASELINE, live, task)
-        self._summaries(outcome)  # drops summaries that cannot be right
         self.results["baselines"]["local_only"] = {
-            node_id: {**summary_from_proto(r.summary, self._task_kind()).metrics(), "auroc": auroc_or_none(r)}
-            for node_id, r in sorted(outcome.results.items())
+            node_id: {**s.metrics(), "auroc": auroc_or_none(outcome.results[node_id])}
+            for node_id, s in self._summaries(outcome).items()
         }
 
     # -- the whole run ---------------------------------------------------------------

@@ -50,7 +50,7 @@ class OutputGradSampleModule(AbstractGradSampleModule):
     def __init__(self, m: nn.Module, *, batch_first: bool = True,
                  loss_reduction: str = "mean") -> None:
         if not batch_first:
-            raise NotImplementedError("OutputGradSampleModule needs batch-first inputs")
+            raise ValueError("OutputGradSampleModule needs batch-first inputs")
         if loss_reduction not in ("mean", "sum"):
             raise ValueError(f"loss_reduction must be mean or sum, not {loss_reduction!r}")
         bad = unsupported_layers(m)
@@ -58,8 +58,8 @@ class OutputGradSampleModule(AbstractGradSampleModule):
             raise ValueError("OutputGradSampleModule cannot handle: " + "; ".join(bad))
         super().__init__(m, batch_first=batch_first, loss_reduction=loss_reduction)
         self._records: list[tuple[nn.Module, list[torch.Tensor], torch.Tensor]] = []
-        self._handles = [layer.register_forward_hook(self._record)
-                         for _, layer in _trainable_layers(m)]
+        self._layers = [layer for _, layer in _trainable_layers(m)]
+        self._handles = [layer.register_forward_hook(self._record) for layer in self._layers]
 
     def _record(self, module: nn.Module, inputs: tuple[torch.Tensor, ...],
                 output: torch.Tensor) -> None:
@@ -93,7 +93,7 @@ class OutputGradSampleModule(AbstractGradSampleModule):
                     grad = grad * batch
                 for p, gs in sampler(module, acts, grad).items():
                     per_param.setdefault(p, []).append(gs)
-        for _, layer in _trainable_layers(self._module):
+        for layer in self._layers:
             for p in layer.parameters(recurse=False):
                 if not p.requires_grad:
                     continue
